@@ -4,7 +4,7 @@
  * and training_mode; session reused, tensors wrapping the same buffers), TF.js cpu
  * (inference op and training-mode gradients, channels-last: the layout its kernels
  * handle), and the memory floor: copying the same bytes (Float32Array.prototype.set).
- * scripts/bench_report.ts turns a run into the README's table of ratios.
+ * scripts/reports/bench_report.ts turns a run into the README's table of ratios.
  */
 import * as ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs";

@@ -13,7 +13,7 @@ import {
   tensor,
 } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
-import { uniformStream } from "../scripts/_fixture_io.ts";
+import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
 function stream(seed: number): () => number {
   const u = uniformStream(seed);

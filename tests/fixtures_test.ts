@@ -17,7 +17,7 @@ import {
   type Tensor,
   ulpError,
 } from "../mod.ts";
-import { REFERENCE_XFAIL } from "../scripts/reference_xfail.ts";
+import { REFERENCE_XFAIL } from "../scripts/cli/reference_xfail.ts";
 
 const files = await loadAllFixtures();
 const allCases = files.flatMap((f) => f.cases);

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
 import { FixtureError, loadAllFixtures, parseFixture } from "../mod.ts";
-import { writeAtomic } from "../scripts/_fixture_io.ts";
+import { writeAtomic } from "../scripts/generators/_fixture_io.ts";
 
 const root = new URL("../", import.meta.url);
 const raw = JSON.parse(await Deno.readTextFile(new URL("fixtures/pytorch/batchnorm2d.json", root)));

@@ -6,9 +6,9 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import onnxProto from "onnx-proto";
 import { budget, compareTensor, parseFixture, PRESETS, referenceAdapter, runCase, type Tensor } from "../mod.ts";
-import { fixtureText } from "../scripts/_fixture_io.ts";
-import { OFFICIAL } from "../scripts/gen_onnx_testdata.ts";
-import { ORT_CASES, runOrtCase } from "../scripts/gen_onnxruntime.ts";
+import { fixtureText } from "../scripts/generators/_fixture_io.ts";
+import { OFFICIAL } from "../scripts/generators/gen_onnx_testdata.ts";
+import { ORT_CASES, runOrtCase } from "../scripts/generators/gen_onnxruntime.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import { runOnnxModel } from "../scripts/runners/onnxruntime.ts";
 

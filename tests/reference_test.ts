@@ -13,7 +13,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { uniformStream } from "../scripts/_fixture_io.ts";
+import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
 /** Deterministic inputs, uniform in [-0.5, 0.5). */
 function stream(seed: number): () => number {

@@ -14,7 +14,7 @@ import {
   toJUnit,
 } from "../mod.ts";
 import { onnxruntimeImplementation, tfjsImplementation } from "../scripts/peers/inprocess.ts";
-import { REFERENCE_XFAIL } from "../scripts/reference_xfail.ts";
+import { REFERENCE_XFAIL } from "../scripts/cli/reference_xfail.ts";
 
 const root = new URL("../", import.meta.url);
 const files = await loadAllFixtures();
@@ -251,7 +251,7 @@ Deno.test("deno task conform --exec fails loudly: exit code 1, the summary line,
     "--allow-ffi",
     "--allow-env",
     "--allow-sys",
-    "scripts/conform.ts",
+    "scripts/cli/conform.ts",
   ];
   const out = await new Deno.Command("deno", {
     args: [

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { parseFixture, PRESETS } from "../mod.ts";
-import { runTfjsCase, TFJS_CASES, TFJS_EDGE_CASES } from "../scripts/gen_tfjs.ts";
+import { runTfjsCase, TFJS_CASES, TFJS_EDGE_CASES } from "../scripts/generators/gen_tfjs.ts";
 import { refusals, TfjsLayer, useCpu } from "../scripts/runners/tfjs.ts";
 
 const root = new URL("../", import.meta.url);

@@ -1,5 +1,5 @@
 // The plain path: the reference as first written (closures per element, Accumulator objects), frozen as the oracle
-// that tests/fast_path_test.ts holds the optimised src/batch_norm.ts to, bit for bit. Not used by mod.ts.
+// that tests/fast_path_test.ts holds the optimised src/reference/batch_norm.ts to, bit for bit. Not used by mod.ts.
 
 /**
  * The reference BatchNorm: training and inference forward, running-statistic
@@ -13,10 +13,10 @@
  * @module
  */
 
-import { type BatchNormConvention, type ConventionInput, resolveConvention } from "../../src/convention.ts";
-import { allocate, type DType, roundToDType, type TensorArray } from "../../src/dtype.ts";
-import { BatchNormError } from "../../src/errors.ts";
-import { checkTensor, checkValues, type OutputTensor, type Tensor } from "../../src/tensor.ts";
+import { type BatchNormConvention, type ConventionInput, resolveConvention } from "../../src/reference/convention.ts";
+import { allocate, type DType, roundToDType, type TensorArray } from "../../src/reference/dtype.ts";
+import { BatchNormError } from "../../src/reference/errors.ts";
+import { checkTensor, checkValues, type OutputTensor, type Tensor } from "../../src/reference/tensor.ts";
 
 /**
  * Per-channel parameters and running statistics. Each vector has one value per

@@ -1,0 +1,68 @@
+/**
+ * `deno task fixtures`: regenerates every golden fixture from the real
+ * frameworks, then writes fixtures/index.json (each file's source, case count and
+ * SHA-256). Running it twice gives identical bytes.
+ *
+ * @module
+ */
+
+import { generate as generateOnnxTestdata } from "./gen_onnx_testdata.ts";
+import { generate as generateOnnxruntime } from "./gen_onnxruntime.ts";
+import { generate as generateTfjs } from "./gen_tfjs.ts";
+
+const root = new URL("../../", import.meta.url);
+const fixtures = new URL("fixtures/", root);
+
+/** The generators, each a real framework run, with the folder each writes; the order is the index's order. */
+const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
+  { dir: "pytorch", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_pytorch.py"]) },
+  { dir: "tensorflow-composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_tf_fused.py"]) },
+  { dir: "tfjs", run: () => generateTfjs(root) }, // after pytorch: its porting cases reuse PyTorch inputs
+  { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
+  { dir: "onnx-testdata", run: () => Promise.resolve(generateOnnxTestdata(root)) },
+];
+
+async function subprocess(bin: string, args: string[]): Promise<void> {
+  const { code } = await new Deno.Command(bin, { args, cwd: root, stdout: "inherit", stderr: "inherit" }).output();
+  if (code !== 0) throw new Error(`${bin} ${args.join(" ")} failed with exit code ${code}`);
+}
+
+for (const g of GENERATORS) {
+  console.log(`%c${g.dir}`, "font-weight: bold");
+  try {
+    await g.run();
+  } catch (e) {
+    console.error(`${g.dir}: ${(e as Error).message}; fixtures/index.json left as it was`);
+    Deno.exit(1);
+  }
+}
+
+const files: { path: string; source: string; cases: number; sha256: string }[] = [];
+for (const { dir } of GENERATORS) {
+  const names = [...Deno.readDirSync(new URL(`${dir}/`, fixtures))]
+    .filter((e) => e.isFile && e.name.endsWith(".json"))
+    .map((e) => e.name)
+    .sort();
+  for (const name of names) {
+    const bytes = Deno.readFileSync(new URL(`${dir}/${name}`, fixtures));
+    const doc = JSON.parse(new TextDecoder().decode(bytes));
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    files.push({
+      path: `${dir}/${name}`,
+      source: doc.provenance.source,
+      cases: doc.cases.length,
+      sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    });
+  }
+}
+const index = {
+  format: "batchnorm-conformance-fixture-index",
+  format_version: "1.0",
+  generator: "scripts/generators/fixtures.ts",
+  command: "deno task fixtures",
+  files,
+};
+const tmp = new URL("index.json.tmp", fixtures);
+Deno.writeTextFileSync(tmp, JSON.stringify(index, null, 2) + "\n");
+Deno.renameSync(tmp, new URL("index.json", fixtures));
+console.log(`fixtures/index.json: ${files.length} files, ${files.reduce((a, f) => a + f.cases, 0)} cases`);

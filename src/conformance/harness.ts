@@ -1,0 +1,473 @@
+/**
+ * Runs an implementation over fixture cases and judges each output with the
+ * tolerance policy of {@linkcode compareTensor}.
+ *
+ * An implementation is an adapter: a function from one step's request (mode,
+ * convention, inputs and the current state) to that step's outputs. The harness
+ * carries the state between steps (the running statistics the implementation
+ * returned become the next step's), so adapters can be stateless.
+ *
+ * @module
+ */
+
+import { batchNormBackward, batchNormInference, batchNormTrain, type Mode } from "../reference/batch_norm.ts";
+import { type BatchNormConvention, resolveConvention } from "../reference/convention.ts";
+import type { DType } from "../reference/dtype.ts";
+import { BatchNormError } from "../reference/errors.ts";
+import type { FixtureCase, FixtureStep } from "./fixture.ts";
+import type { Tensor } from "../reference/tensor.ts";
+import { budget, compareTensor, type Comparison } from "./tolerance.ts";
+
+/**
+ * The state the harness hands to each step, in snake_case like the fixtures.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { type StepState, tensor } from "../../mod.ts";
+ * const s: StepState = { gamma: tensor("float32", [1], [1]), beta: tensor("float32", [1], [0]), num_batches_tracked: 0 };
+ * assert(s.running_mean === undefined);
+ * ```
+ */
+export interface StepState {
+  /** Scale, or undefined when not affine. */
+  readonly gamma?: Tensor;
+  /** Shift, or undefined when not affine. */
+  readonly beta?: Tensor;
+  /** Running mean, or undefined when not tracked. */
+  readonly running_mean?: Tensor;
+  /** Running variance, or undefined when not tracked. */
+  readonly running_var?: Tensor;
+  /** Training calls so far. */
+  readonly num_batches_tracked: number;
+}
+
+/**
+ * What an adapter is asked to compute.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { referenceAdapter, resolveConvention, type StepRequest, tensor } from "../../mod.ts";
+ * const request: StepRequest = {
+ *   mode: "train",
+ *   dtype: "float64",
+ *   convention: resolveConvention("onnx"),
+ *   x: tensor("float64", [2, 1], [0, 2]),
+ *   state: { gamma: tensor("float64", [1], [1]), beta: tensor("float64", [1], [0]), num_batches_tracked: 0 },
+ * };
+ * assert(referenceAdapter(request).outputs!.batch_mean.data[0] === 1);
+ * ```
+ */
+export interface StepRequest {
+  /** `train` (batch statistics, update the running ones) or `eval`. */
+  readonly mode: Mode;
+  /** The case's dtype. */
+  readonly dtype: DType;
+  /** The convention to follow; absent in fingerprint probes, which ask for the implementation's own defaults. */
+  readonly convention?: BatchNormConvention;
+  /** The input. */
+  readonly x: Tensor;
+  /** The output gradient, when gradients are expected. */
+  readonly dy?: Tensor;
+  /** The state before this step. */
+  readonly state: StepState;
+}
+
+/**
+ * What an adapter returns: outputs by fixture name, or the error it raised.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { type StepOutputs } from "../../mod.ts";
+ * const refused: StepOutputs = { error: { code: "single_value_per_channel", message: "one value per channel" } };
+ * assert(refused.outputs === undefined);
+ * ```
+ */
+export interface StepOutputs {
+  /** Outputs named as in a fixture's `expected` (y, batch_mean, ..., dbeta). */
+  readonly outputs?: Readonly<
+    Record<
+      string,
+      { readonly shape: readonly number[]; readonly data: ArrayLike<number> }
+    >
+  >;
+  /** num_batches_tracked after a training step. */
+  readonly num_batches_tracked?: number;
+  /** The implementation refused the call. */
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/**
+ * An implementation under test.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { type Adapter, FIXTURES_URL, loadFixture, runCase } from "../../mod.ts";
+ * const refuseEverything: Adapter = () => ({ error: { code: "invalid_option", message: "not implemented" } });
+ * const file = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
+ * assert(!(await runCase(file.cases[0], refuseEverything)).pass);
+ * ```
+ */
+export type Adapter = (
+  request: StepRequest,
+) => StepOutputs | Promise<StepOutputs>;
+
+/**
+ * The verdict on one output of one step.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FIXTURES_URL, loadFixture, type OutputCheck, referenceAdapter, runCase } from "../../mod.ts";
+ * const file = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
+ * const checks: readonly OutputCheck[] = (await runCase(file.cases[0], referenceAdapter)).checks;
+ * assert(checks.length === 1 && checks[0].output === "y");
+ * ```
+ */
+export interface OutputCheck {
+  /** Step index. */
+  readonly step: number;
+  /** Output name. */
+  readonly output: string;
+  /** The comparison (for num_batches_tracked, exact: 0 or Infinity). */
+  readonly comparison: Comparison;
+}
+
+/**
+ * The verdict on one case.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { type CaseResult, FIXTURES_URL, loadFixture, referenceAdapter, runCase } from "../../mod.ts";
+ * const file = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
+ * const r: CaseResult = await runCase(file.cases[0], referenceAdapter);
+ * assert(r.pass && r.reason === undefined);
+ * ```
+ */
+export interface CaseResult {
+  /** The case's name. */
+  readonly name: string;
+  /** Whether every step matched. */
+  readonly pass: boolean;
+  /** Every output compared. */
+  readonly checks: readonly OutputCheck[];
+  /** Why the case failed, in words, when it did. */
+  readonly reason?: string;
+  /** The first element, in step and output order, outside the tolerance. */
+  readonly firstMismatch?: {
+    readonly step: number;
+    readonly output: string;
+    readonly index: number;
+    readonly actual: number;
+    readonly expected: number;
+  };
+}
+
+/**
+ * The reference as an adapter: what `deno task conform` runs.
+ *
+ * @param request One step.
+ * @returns The reference's outputs, or its error code and message.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { referenceAdapter, resolveConvention, tensor } from "../../mod.ts";
+ * const out = referenceAdapter({
+ *   mode: "eval", dtype: "float32", convention: resolveConvention("onnx"),
+ *   x: tensor("float32", [1, 1], [2]),
+ *   state: { gamma: tensor("float32", [1], [1]), beta: tensor("float32", [1], [0]),
+ *     running_mean: tensor("float32", [1], [1]), running_var: tensor("float32", [1], [1]), num_batches_tracked: 0 },
+ * });
+ * assert(out.outputs!.y.data[0] > 0.99);
+ * ```
+ */
+export function referenceAdapter(request: StepRequest): StepOutputs {
+  const { mode, x, dy } = request;
+  // No convention, or a partial one (fingerprint probes): the reference's own default, PyTorch's, fills the gaps.
+  const convention = resolveConvention(request.convention ?? "pytorch");
+  const s = request.state;
+  const state = {
+    gamma: s.gamma?.data,
+    beta: s.beta?.data,
+    runningMean: s.running_mean?.data,
+    runningVar: s.running_var?.data,
+    numBatchesTracked: s.num_batches_tracked,
+  };
+  try {
+    const outputs: Record<
+      string,
+      { shape: readonly number[]; data: ArrayLike<number> }
+    > = {};
+    let tracked: number | undefined;
+    if (mode === "train") {
+      const r = batchNormTrain(x, state, convention);
+      Object.assign(outputs, {
+        y: r.y,
+        batch_mean: r.batchMean,
+        batch_var: r.batchVar,
+        saved_invstd: r.invStd,
+      });
+      if (convention.trackRunningStats) {
+        const c = r.batchMean.shape;
+        outputs.running_mean = { shape: c, data: r.state.runningMean! };
+        outputs.running_var = { shape: c, data: r.state.runningVar! };
+        tracked = r.state.numBatchesTracked;
+      }
+    } else {
+      outputs.y = batchNormInference(x, state, convention).y;
+    }
+    if (dy) {
+      const g = batchNormBackward(x, dy, state, mode, convention);
+      outputs.dx = g.dx;
+      if (g.dgamma) outputs.dgamma = g.dgamma;
+      if (g.dbeta) outputs.dbeta = g.dbeta;
+    }
+    return tracked === undefined ? { outputs } : { outputs, num_batches_tracked: tracked };
+  } catch (e) {
+    if (e instanceof BatchNormError) {
+      return { error: { code: e.code, message: e.message } };
+    }
+    throw e;
+  }
+}
+
+function initialState(c: FixtureCase): StepState {
+  const s = c.initialState;
+  return {
+    gamma: s.gamma,
+    beta: s.beta,
+    running_mean: s.runningMean,
+    running_var: s.runningVar,
+    num_batches_tracked: s.numBatchesTracked ?? 0,
+  };
+}
+
+const exact = (
+  pass: boolean,
+  dtype: DType,
+  actual: number,
+  expected: number,
+): Comparison => ({
+  pass,
+  maxError: pass ? 0 : Infinity,
+  tolerance: 0,
+  dtype,
+  worstIndex: 0,
+  actual,
+  expected,
+});
+
+/**
+ * The requests of a case's steps. Each step starts from the framework's recorded
+ * state (see {@linkcode nextState}), so the requests do not depend on what an
+ * implementation answers and can be sent together.
+ *
+ * @param c The case.
+ * @returns One request per step.
+ *
+ * @example
+ * ```ts ignore
+ * import { caseRequests, loadAllFixtures } from "../../mod.ts";
+ * const [file] = await loadAllFixtures();
+ * console.log(caseRequests(file.cases[0]).length);
+ * ```
+ */
+export function caseRequests(c: FixtureCase): StepRequest[] {
+  let state = initialState(c);
+  return c.steps.map((step) => {
+    const request: StepRequest = {
+      mode: step.mode,
+      dtype: c.dtype,
+      convention: c.convention,
+      x: step.inputs.x,
+      dy: step.inputs.dy,
+      state,
+    };
+    state = nextState(state, step, c.convention);
+    return request;
+  });
+}
+
+/** An implementation that takes a whole case at once (all its step requests), as the subprocess protocol does. */
+export type CaseAdapter = (requests: readonly StepRequest[], c: FixtureCase) => Promise<StepOutputs[]>;
+
+/**
+ * Judges an implementation's answers to a case's steps against the expectations.
+ *
+ * @param c The case.
+ * @param answers One answer per step, in order (fewer means the rest are missing).
+ * @param ignore Output names not to judge (e.g. gradients an implementation does not compute).
+ * @returns Pass or fail, every comparison, and the first reason for failing.
+ *
+ * @example
+ * ```ts ignore
+ * import { caseRequests, judgeCase, loadAllFixtures, referenceAdapter } from "../../mod.ts";
+ * const [file] = await loadAllFixtures();
+ * const c = file.cases[0];
+ * console.log(judgeCase(c, caseRequests(c).map(referenceAdapter)).pass);
+ * ```
+ */
+export function judgeCase(c: FixtureCase, answers: readonly StepOutputs[], ignore: readonly string[] = []): CaseResult {
+  const checks: OutputCheck[] = [];
+  let reason: string | undefined;
+  let mismatch: CaseResult["firstMismatch"];
+  const fail = (why: string) => (reason ??= why);
+  for (const [i, step] of c.steps.entries()) {
+    const got = answers[i];
+    if (!got) {
+      fail(`step ${i}: no answer`);
+      break;
+    }
+    if (step.expectedError) {
+      if (!got.error) {
+        fail(`step ${i}: expected error "${step.expectedError.code}" (${step.expectedError.message}), got outputs`);
+      } else if (got.error.code !== step.expectedError.code) {
+        fail(`step ${i}: expected error "${step.expectedError.code}", got "${got.error.code}": ${got.error.message}`);
+      }
+      continue; // a refused call leaves the state as it was
+    }
+    if (got.error) {
+      fail(`step ${i}: unexpected error "${got.error.code}": ${got.error.message}`);
+      break;
+    }
+    for (const [name, want] of Object.entries(step.expected!)) {
+      if (ignore.includes(name)) continue;
+      if (typeof want === "number") {
+        const have = got.num_batches_tracked;
+        const ok = have === want;
+        checks.push({ step: i, output: name, comparison: exact(ok, c.dtype, have ?? NaN, want) });
+        if (!ok) fail(`step ${i}: ${name} is ${have}, expected ${want}`);
+        continue;
+      }
+      const have = got.outputs?.[name];
+      if (!have) {
+        fail(`step ${i}: output ${name} is missing`);
+        continue;
+      }
+      if (have.shape.length !== want.shape.length || have.shape.some((d, k) => d !== want.shape[k])) {
+        fail(`step ${i}: ${name} has shape [${have.shape.join(", ")}], expected [${want.shape.join(", ")}]`);
+        continue;
+      }
+      // Judged against the float64 twin, except where the framework is known to be defective: there the
+      // twin may follow the specification (a composed twin does), and the question is whether the output
+      // reproduces what the framework actually did.
+      const exactWant = c.frameworkDefect ? undefined : step.expectedFloat64?.[name];
+      const target = typeof exactWant === "object" ? exactWant : want;
+      const comparison = compareTensor(have.data, target.data, c.dtype, budget(c.dtype, name, perChannel(c, step)));
+      checks.push({ step: i, output: name, comparison });
+      if (!comparison.pass) {
+        const first = comparison.firstMismatch!;
+        mismatch ??= { step: i, output: name, index: first.index, actual: first.actual, expected: first.expected };
+        fail(
+          `step ${i}: ${name}[${comparison.worstIndex}] = ${comparison.actual}, expected ${comparison.expected}: ` +
+            `${comparison.maxError.toPrecision(3)} ULP > ${comparison.tolerance} (${c.dtype})`,
+        );
+      }
+    }
+  }
+  const base = { name: c.name, checks, ...(mismatch ? { firstMismatch: mismatch } : {}) };
+  return reason === undefined ? { ...base, pass: true } : { ...base, pass: false, reason };
+}
+
+/** n, the elements per channel of a step's input: what a per-channel reduction sums over. */
+function perChannel(c: FixtureCase, step: FixtureStep): number {
+  return step.inputs.x.data.length / Math.max(1, step.inputs.x.shape.at(c.convention.axis) ?? 1);
+}
+
+/**
+ * The framework's own low-precision output against its float64 twin, output by
+ * output and step by step, judged with the same budgets as an implementation.
+ * Empty for float64 cases and cases without twins.
+ *
+ * @param c The case.
+ * @returns One check per (step, output) that has a twin.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FIXTURES_URL, frameworkErrors, loadFixture } from "../../mod.ts";
+ * const file = await loadFixture(new URL("pytorch/batchnorm3d.json", FIXTURES_URL));
+ * const checks = file.cases.filter((c) => c.dtype === "float32").flatMap(frameworkErrors);
+ * assert(checks.length > 0 && checks.every((k) => k.comparison.pass));
+ * ```
+ */
+export function frameworkErrors(c: FixtureCase): OutputCheck[] {
+  return c.steps.flatMap((step, i) =>
+    Object.entries(step.expectedFloat64 ?? {}).flatMap(([name, twin]) => {
+      const own = step.expected?.[name];
+      if (typeof twin !== "object" || typeof own !== "object") return [];
+      return [{
+        step: i,
+        output: name,
+        comparison: compareTensor(own.data, twin.data, c.dtype, budget(c.dtype, name, perChannel(c, step))),
+      }];
+    })
+  );
+}
+
+/**
+ * Runs one case through an adapter and judges every expected output.
+ *
+ * @param c The case.
+ * @param adapter The implementation under test: one step at a time, or a whole case at once.
+ * @param ignore Output names not to judge.
+ * @returns Pass or fail with every comparison and, on failure, the first reason.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadAllFixtures, referenceAdapter, runCase } from "../../mod.ts";
+ * const [file] = await loadAllFixtures();
+ * const result = await runCase(file.cases[0], referenceAdapter);
+ * console.log(result.pass);
+ * ```
+ */
+export async function runCase(
+  c: FixtureCase,
+  adapter: Adapter | { readonly wholeCase: CaseAdapter },
+  ignore: readonly string[] = [],
+): Promise<CaseResult> {
+  const requests = caseRequests(c);
+  if (typeof adapter !== "function") return judgeCase(c, await adapter.wholeCase(requests, c), ignore);
+  const answers: StepOutputs[] = [];
+  for (const [i, request] of requests.entries()) {
+    const got = await adapter(request);
+    answers.push(got);
+    // Stop where the judge stops: after an error the framework did not raise.
+    if (got.error && !c.steps[i].expectedError) break;
+  }
+  return judgeCase(c, answers, ignore);
+}
+
+/**
+ * The state the next step starts from: the framework's own recorded state after
+ * this step (its expected running statistics), as the float64 twin of the next
+ * step was computed from it. An implementation's running statistics are judged at
+ * the step that returns them; its rounding does not leak into later steps.
+ */
+function nextState(
+  state: StepState,
+  step: FixtureStep,
+  convention: BatchNormConvention,
+): StepState {
+  if (
+    step.mode !== "train" || !convention.trackRunningStats || !step.expected
+  ) return state;
+  const e = step.expected;
+  const tensorOr = (
+    v: Tensor | number | undefined,
+    fallback: Tensor | undefined,
+  ) => (typeof v === "object" ? v : fallback);
+  return {
+    ...state,
+    running_mean: tensorOr(e.running_mean, state.running_mean),
+    running_var: tensorOr(e.running_var, state.running_var),
+    num_batches_tracked: typeof e.num_batches_tracked === "number"
+      ? e.num_batches_tracked
+      : state.num_batches_tracked + 1,
+  };
+}

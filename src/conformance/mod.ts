@@ -1,0 +1,87 @@
+/**
+ * The conformance machinery: what judges any BatchNorm implementation against
+ * the golden fixtures. The fixture loader and its checks, the tolerance policy,
+ * the harness that turns a case into requests and judges the answers, the suite
+ * runner with selection and expected failures, the subprocess protocol for
+ * implementations in other languages, fingerprinting and reports.
+ *
+ * Data flows fixture → loader (`fixture.ts`) → harness (`harness.ts`, judged by
+ * `tolerance.ts`) → runner (`runner.ts`) → report (`report.ts`); an
+ * implementation sits behind an adapter or the protocol (`subprocess.ts`).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { compareTensor } from "./mod.ts";
+ *
+ * const r = compareTensor([1, -0.5], [1, -0.50000001], "float32");
+ * assert(r.pass);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  budget,
+  compareTensor,
+  type Comparison,
+  peakMagnitude,
+  REDUCTION_OUTPUTS,
+  TOLERANCE,
+  ulpError,
+} from "./tolerance.ts";
+export {
+  conventionToConfig,
+  type ExpectedError,
+  FEATURES,
+  FIXTURE_FORMAT,
+  FIXTURE_FORMAT_VERSION,
+  type FixtureCase,
+  FixtureError,
+  type FixtureFile,
+  type FixtureIndexEntry,
+  FIXTURES_URL,
+  type FixtureStep,
+  loadAllFixtures,
+  loadFixture,
+  loadFixtureIndex,
+  OUTPUT_NAMES,
+  parseFixture,
+  type Provenance,
+} from "./fixture.ts";
+export {
+  type Adapter,
+  type CaseAdapter,
+  caseRequests,
+  type CaseResult,
+  frameworkErrors,
+  judgeCase,
+  type OutputCheck,
+  referenceAdapter,
+  runCase,
+  type StepOutputs,
+  type StepRequest,
+  type StepState,
+} from "./harness.ts";
+export {
+  type Capabilities,
+  type CaseReport,
+  type CaseStatus,
+  type ExpectedFailure,
+  type Implementation,
+  type RunOptions,
+  runSuite,
+  type Selection,
+  selects,
+  type SuiteReport,
+  unsupportedReason,
+} from "./runner.ts";
+export { formatSummary, toJUnit } from "./report.ts";
+export {
+  PROTOCOL,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  SubprocessImplementation,
+  type SubprocessOptions,
+} from "./subprocess.ts";
+export { type Fingerprint, fingerprint, formatFingerprint } from "./fingerprint.ts";

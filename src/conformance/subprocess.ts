@@ -1,0 +1,395 @@
+/**
+ * The runner's side of the subprocess protocol (`fixtures/PROTOCOL.md`): an
+ * implementation in any language, started once, one JSON line per case. A crash,
+ * a hang or a malformed answer fails that case with the reason and the process is
+ * started again; it is always killed at the end.
+ *
+ * Needs `--allow-run` for the command when called (importing this module needs nothing).
+ *
+ * @module
+ */
+
+import type { BatchNormConvention } from "../reference/convention.ts";
+import { CONFIG_KEYS, conventionToConfig, type FixtureCase } from "./fixture.ts";
+import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
+import type { Capabilities, Implementation } from "./runner.ts";
+import type { Tensor } from "../reference/tensor.ts";
+
+/** The protocol's name, sent in both hellos. */
+export const PROTOCOL = "batchnorm-conformance";
+/** The protocol version this runner speaks (major.minor). */
+export const PROTOCOL_VERSION = "1.0";
+
+/** How to start and bound the implementation. */
+export interface SubprocessOptions {
+  /** Program and arguments (no shell); the CLI passes `["sh", "-c", command]`. */
+  readonly command: readonly string[];
+  /** Per-case (and per-hello) timeout in milliseconds; default 30 000. */
+  readonly timeoutMs?: number;
+  /** Longest accepted line in bytes; default 64 MiB. */
+  readonly maxLineBytes?: number;
+  /** Working directory. */
+  readonly cwd?: string | URL;
+}
+
+const SPECIAL: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
+const encodeNumber = (
+  v: number,
+) => (Number.isFinite(v) ? v : Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+const encodeTensor = (t: Tensor) => ({ dtype: t.dtype, shape: [...t.shape], data: Array.from(t.data, encodeNumber) });
+
+/** Convention field by its fixture-format name: how capabilities arrive over the protocol. */
+const SNAKE_TO_CAMEL: Record<string, keyof BatchNormConvention> = Object.fromEntries(
+  Object.entries(CONFIG_KEYS).map(([camel, snake]) => [snake, camel as keyof BatchNormConvention]),
+);
+
+function encodeState(s: StepState): Record<string, unknown> {
+  const out: Record<string, unknown> = { num_batches_tracked: s.num_batches_tracked };
+  for (const k of ["gamma", "beta", "running_mean", "running_var"] as const) if (s[k]) out[k] = encodeTensor(s[k]!);
+  return out;
+}
+
+/** A protocol violation or a dead process: fails the case it happened in. */
+export class ProtocolError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What went wrong.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+/** Reads newline-terminated lines from a byte stream, refusing lines longer than a bound. */
+class LineReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buffer: Uint8Array[] = [];
+  #buffered = 0;
+  #lines: string[] = [];
+  #done = false;
+  #error: ProtocolError | undefined;
+  #wake: (() => void) | undefined;
+  constructor(stream: ReadableStream<Uint8Array>, readonly maxBytes: number) {
+    this.#reader = stream.getReader();
+    this.#pump();
+  }
+  async #pump(): Promise<void> {
+    const decoder = new TextDecoder();
+    try {
+      while (true) {
+        const { value, done } = await this.#reader.read();
+        if (done) break;
+        let start = 0;
+        for (let i = 0; i < value.length; i++) {
+          if (value[i] !== 10) continue;
+          this.#buffer.push(value.subarray(start, i));
+          const bytes = new Uint8Array(this.#buffered + i - start);
+          let at = 0;
+          for (const b of this.#buffer) (bytes.set(b, at), at += b.length);
+          this.#lines.push(decoder.decode(bytes));
+          this.#buffer = [];
+          this.#buffered = 0;
+          start = i + 1;
+        }
+        if (start < value.length) {
+          this.#buffer.push(value.slice(start));
+          this.#buffered += value.length - start;
+          if (this.#buffered > this.maxBytes) throw new ProtocolError(`a line longer than ${this.maxBytes} bytes`);
+        }
+        this.#wake?.();
+      }
+    } catch (e) {
+      this.#error = e instanceof ProtocolError
+        ? e
+        : new ProtocolError(`standard output failed: ${(e as Error).message}`);
+      await this.#reader.cancel().catch(() => {});
+    }
+    this.#done = true;
+    this.#wake?.();
+  }
+  /** The next line, or a ProtocolError when the stream ends, breaks or exceeds the bound. */
+  async next(deadline: number): Promise<string> {
+    while (true) {
+      if (this.#lines.length) return this.#lines.shift()!;
+      if (this.#error) throw this.#error;
+      if (this.#done) throw new ProtocolError("the process closed its standard output");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ProtocolError("timeout");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+      this.#wake = undefined;
+    }
+  }
+}
+
+/** The last bytes a process wrote to standard error. */
+class Tail {
+  #text = "";
+  constructor(stream: ReadableStream<Uint8Array>, readonly keep = 2000) {
+    (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of stream) {
+          this.#text = (this.#text + decoder.decode(chunk, { stream: true })).slice(-this.keep);
+        }
+      } catch { /* the process is gone */ }
+    })();
+  }
+  get text(): string {
+    return this.#text.trim();
+  }
+}
+
+interface Running {
+  child: Deno.ChildProcess;
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  lines: LineReader;
+  stderr: Tail;
+  exited: boolean;
+  status: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * An implementation behind the subprocess protocol. Start it with
+ * {@linkcode SubprocessImplementation.start}, hand it to {@linkcode runSuite}, and
+ * {@linkcode SubprocessImplementation.close} it in a `finally`.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadAllFixtures, runSuite, SubprocessImplementation } from "../../mod.ts";
+ * const impl = await SubprocessImplementation.start({ command: ["python3", "my_bn.py"] });
+ * try {
+ *   const report = await runSuite(await loadAllFixtures(), impl);
+ *   console.log(report.totals);
+ * } finally {
+ *   await impl.close();
+ * }
+ * ```
+ */
+export class SubprocessImplementation implements Implementation {
+  /** The name the implementation gave in its hello. */
+  name = "";
+  /** What it said it supports. */
+  supports: Capabilities = {};
+  #options: Required<Omit<SubprocessOptions, "cwd">> & { cwd?: string | URL };
+  #running: Running | undefined;
+  #id = 0;
+  /** Restarts after a failure, for reports. */
+  restarts = 0;
+
+  private constructor(options: SubprocessOptions) {
+    this.#options = { timeoutMs: 30_000, maxLineBytes: 64 * 2 ** 20, ...options };
+  }
+
+  /**
+   * Starts the process and exchanges hellos.
+   *
+   * @param options The command and its bounds.
+   * @returns The running implementation.
+   * @throws {ProtocolError} When it does not answer the hello properly (the process is killed).
+   */
+  static async start(options: SubprocessOptions): Promise<SubprocessImplementation> {
+    const impl = new SubprocessImplementation(options);
+    await impl.#spawn();
+    return impl;
+  }
+
+  async #spawn(): Promise<Running> {
+    const [program, ...args] = this.#options.command;
+    const child = new Deno.Command(program, {
+      args,
+      cwd: this.#options.cwd,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const running: Running = {
+      child,
+      writer: child.stdin.getWriter(),
+      lines: new LineReader(child.stdout, this.#options.maxLineBytes),
+      stderr: new Tail(child.stderr),
+      exited: false,
+      status: child.status,
+    };
+    running.status.then(() => (running.exited = true));
+    this.#running = running;
+    try {
+      await this.#send({ type: "hello", protocol: PROTOCOL, version: PROTOCOL_VERSION });
+      const hello = await this.#receive("hello");
+      if (hello.protocol !== PROTOCOL) {
+        throw new ProtocolError(`hello names protocol ${JSON.stringify(hello.protocol)}, expected "${PROTOCOL}"`);
+      }
+      const major = String(hello.version ?? "").split(".")[0];
+      if (major !== PROTOCOL_VERSION.split(".")[0]) {
+        throw new ProtocolError(
+          `protocol version ${JSON.stringify(hello.version)} is not ${PROTOCOL_VERSION.split(".")[0]}.x`,
+        );
+      }
+      this.name = typeof hello.name === "string" && hello.name ? hello.name : this.#options.command.join(" ");
+      this.supports = readCapabilities(hello.supports);
+      return running;
+    } catch (e) {
+      await this.#kill();
+      throw e;
+    }
+  }
+
+  async #send(message: unknown): Promise<void> {
+    const r = this.#running!;
+    try {
+      await r.writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n"));
+    } catch {
+      throw new ProtocolError(this.#died("could not write to the process"));
+    }
+  }
+
+  async #receive(type: string, id?: number): Promise<Record<string, unknown>> {
+    const r = this.#running!;
+    let line: string;
+    try {
+      line = await r.lines.next(Date.now() + this.#options.timeoutMs);
+    } catch (e) {
+      const why = (e as Error).message;
+      if (why === "timeout") {
+        throw new ProtocolError(this.#died(`no answer within ${this.#options.timeoutMs / 1000} s (timeout)`));
+      }
+      // Give the exit status a moment to arrive, so the reason can say the process exited.
+      await Promise.race([r.status, new Promise((resolve) => setTimeout(resolve, 200))]);
+      throw new ProtocolError(this.#died(why));
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(line, (_, v) => (typeof v === "string" && v in SPECIAL ? SPECIAL[v] : v));
+    } catch {
+      throw new ProtocolError(`malformed output: not JSON: ${JSON.stringify(line.slice(0, 120))}`);
+    }
+    if (message === null || typeof message !== "object" || Array.isArray(message)) {
+      throw new ProtocolError(`malformed output: not a JSON object: ${JSON.stringify(line.slice(0, 120))}`);
+    }
+    const m = message as Record<string, unknown>;
+    if (m.type !== type) {
+      throw new ProtocolError(`malformed output: expected type "${type}", got ${JSON.stringify(m.type)}`);
+    }
+    if (id !== undefined && m.id !== id) {
+      throw new ProtocolError(`malformed output: answer for id ${JSON.stringify(m.id)}, expected ${id} (out of order)`);
+    }
+    return m;
+  }
+
+  #died(what: string): string {
+    const r = this.#running;
+    const tail = r?.stderr.text;
+    return `${what}${r?.exited ? "; the process exited" : ""}${
+      tail ? `; stderr: ${tail.split("\n").slice(-5).join(" | ")}` : ""
+    }`;
+  }
+
+  async #kill(): Promise<void> {
+    const r = this.#running;
+    this.#running = undefined;
+    if (!r) return;
+    try {
+      r.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await r.status.catch(() => {});
+    await r.writer.close().catch(() => {});
+  }
+
+  /** The whole-case adapter: sends one case line, reads one result line. */
+  readonly adapter = {
+    wholeCase: async (requests: readonly StepRequest[], c: FixtureCase): Promise<StepOutputs[]> => {
+      if (!this.#running || this.#running.exited) {
+        if (this.#running) await this.#kill();
+        this.restarts++;
+        await this.#spawn();
+      }
+      const id = ++this.#id;
+      try {
+        await this.#send({
+          type: "case",
+          id,
+          name: c.name,
+          dtype: c.dtype,
+          config: requests[0]?.convention ? conventionToConfig(requests[0].convention) : null,
+          steps: requests.map((r) => ({
+            mode: r.mode,
+            x: encodeTensor(r.x),
+            ...(r.dy ? { dy: encodeTensor(r.dy) } : {}),
+            state: encodeState(r.state),
+          })),
+        });
+        const result = await this.#receive("result", id);
+        return readSteps(result.steps, requests.length);
+      } catch (e) {
+        // Whatever went wrong, the stream may be out of step: start afresh for the next case.
+        await this.#kill();
+        throw e;
+      }
+    },
+  };
+
+  /** Says goodbye and waits up to 2 s for the process to exit, then kills it. Always leaves no process behind. */
+  async close(): Promise<void> {
+    const r = this.#running;
+    if (!r) return;
+    try {
+      if (!r.exited) {
+        await this.#send({ type: "bye" }).catch(() => {});
+        await r.writer.close().catch(() => {});
+        await Promise.race([r.status, new Promise((resolve) => setTimeout(resolve, 2000))]);
+      }
+    } finally {
+      await this.#kill();
+    }
+  }
+}
+
+function readSteps(steps: unknown, count: number): StepOutputs[] {
+  if (!Array.isArray(steps)) throw new ProtocolError("malformed output: result.steps is not an array");
+  if (steps.length !== count) {
+    throw new ProtocolError(`malformed output: ${steps.length} step answers for ${count} steps`);
+  }
+  return steps.map((s, i): StepOutputs => {
+    if (s === null || typeof s !== "object") throw new ProtocolError(`malformed output: steps[${i}] is not an object`);
+    const o = s as Record<string, unknown>;
+    if (o.error !== undefined) {
+      const e = o.error as Record<string, unknown>;
+      return { error: { code: String(e?.code ?? ""), message: String(e?.message ?? "") } };
+    }
+    const outputs: Record<string, { shape: number[]; data: number[] }> = {};
+    for (const [name, t] of Object.entries((o.outputs ?? {}) as Record<string, unknown>)) {
+      const tensor = t as { shape?: unknown; data?: unknown };
+      if (!tensor || !Array.isArray(tensor.shape) || !Array.isArray(tensor.data)) {
+        throw new ProtocolError(`malformed output: steps[${i}].outputs.${name} is not a tensor {dtype, shape, data}`);
+      }
+      if (tensor.data.some((v) => typeof v !== "number")) {
+        throw new ProtocolError(`malformed output: steps[${i}].outputs.${name}.data holds a non-number`);
+      }
+      outputs[name] = { shape: tensor.shape as number[], data: tensor.data as number[] };
+    }
+    const nbt = o.num_batches_tracked;
+    return typeof nbt === "number" ? { outputs, num_batches_tracked: nbt } : { outputs };
+  });
+}
+
+function readCapabilities(v: unknown): Capabilities {
+  if (v === null || typeof v !== "object") return {};
+  const s = v as Record<string, unknown>;
+  const caps: Record<string, unknown> = {};
+  for (const k of ["modes", "dtypes", "layouts", "outputs"]) if (Array.isArray(s[k])) caps[k] = s[k];
+  for (const k of ["backward", "errors"]) if (typeof s[k] === "boolean") caps[k] = s[k];
+  if (s.conventions && typeof s.conventions === "object") {
+    caps.conventions = Object.fromEntries(
+      Object.entries(s.conventions as Record<string, unknown>).filter(([k, a]) =>
+        k in SNAKE_TO_CAMEL && Array.isArray(a)
+      ).map(([k, a]) => [SNAKE_TO_CAMEL[k], a]),
+    );
+  }
+  return caps as Capabilities;
+}

@@ -1,0 +1,53 @@
+/**
+ * The reference Batch Normalization: the math alone, with no fixture, judge or
+ * runner. Training and inference forward, running-statistic updates and
+ * backward under any framework's convention, in float64, float32, float16 and
+ * bfloat16, every output rounded once.
+ *
+ * Relative imports only, no permissions. The package root (`mod.ts`) exports
+ * all of this too, beside the conformance machinery.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { batchNormTrain, tensor } from "./mod.ts";
+ *
+ * const x = tensor("float32", [2, 3], [1, 2, 3, 4, 5, 6]);
+ * const { batchMean } = batchNormTrain(x, { gamma: [1, 1, 1], beta: [0, 0, 0] }, "pytorch");
+ * assert(batchMean.data[0] === 2.5);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  allocate,
+  type DType,
+  DTYPES,
+  type FormatInfo,
+  formatInfo,
+  isDType,
+  isRepresentable,
+  roundToDType,
+  type TensorArray,
+  ulp,
+} from "./dtype.ts";
+export { BatchNormError, type BatchNormErrorCode } from "./errors.ts";
+export { type OutputTensor, type Tensor, tensor } from "./tensor.ts";
+export {
+  type BatchNormConvention,
+  type ConventionInput,
+  type PresetName,
+  PRESETS,
+  resolveConvention,
+} from "./convention.ts";
+export {
+  type BackwardResult,
+  batchNormBackward,
+  batchNormInference,
+  type BatchNormState,
+  batchNormTrain,
+  type Mode,
+  type TrainResult,
+  type UpdatedState,
+} from "./batch_norm.ts";
