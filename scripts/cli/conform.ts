@@ -1,15 +1,6 @@
 /**
  * `deno task conform`: runs an implementation against the fixtures and reports.
- *
- * With no implementation flag it runs the reference, and also prints each
- * framework's own error against its float64 run. `--exec "<command>"` runs any
- * program speaking fixtures/PROTOCOL.md; `--peer NAME` runs a built-in peer
- * (reference, onnxruntime, tfjs, pytorch, naive). `--fingerprint` probes the
- * implementation's conventions instead of running fixtures. Selection:
- * --source, --feature, --exclude-feature, --dtype, --name REGEX (repeatable or
- * comma-separated); --xfail FILE (JSON list of {case, reason}); reports:
- * --json FILE, --junit FILE; --timeout SECONDS per case (subprocesses).
- * Exits 1 when a case fails or an expected failure passes.
+ * `deno task conform --help` lists the flags and the exit codes.
  *
  * @module
  */
@@ -19,100 +10,282 @@ import {
   type DType,
   type ExpectedFailure,
   fingerprint,
+  FixtureError,
+  type FixtureFile,
   formatFingerprint,
   formatSummary,
   frameworkErrors,
   type Implementation,
   loadAllFixtures,
+  loadFixturesAt,
+  ProtocolError,
   runSuite,
   type Selection,
+  selects,
   SubprocessImplementation,
+  toJSON,
   toJUnit,
 } from "../../mod.ts";
 import { REFERENCE_XFAIL } from "./reference_xfail.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    exec: { type: "string" },
-    peer: { type: "string" },
-    fingerprint: { type: "boolean" },
-    source: { type: "string", multiple: true },
-    feature: { type: "string", multiple: true },
-    "exclude-feature": { type: "string", multiple: true },
-    dtype: { type: "string", multiple: true },
-    name: { type: "string" },
-    xfail: { type: "string" },
-    json: { type: "string" },
-    junit: { type: "string" },
-    timeout: { type: "string" },
-    quiet: { type: "boolean" },
-  },
-});
-const list = (v?: string[]) => v?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
-const select: Selection = {
-  sources: list(values.source),
-  features: list(values.feature),
-  excludeFeatures: list(values["exclude-feature"]),
-  dtypes: list(values.dtype) as DType[] | undefined,
-  name: values.name ? new RegExp(values.name) : undefined,
-};
-const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 30_000;
+/** The exit codes, one per outcome (also in fixtures/PROTOCOL.md and --help). */
+export const EXIT = {
+  /** Every selected case that ran passed (or failed as expected), and at least one was checked. */
+  ok: 0,
+  /** A case failed, or an expected failure passed. */
+  failed: 1,
+  /** A usage error: unknown flag, bad value, unreadable --xfail file, a selection that matches nothing. */
+  usage: 2,
+  /** The implementation could not be started: the command failed, no hello, another protocol or major version. */
+  noStart: 3,
+  /** The fixtures could not be read: missing, malformed, or a hash that differs from the index. */
+  fixtures: 4,
+  /** Nothing was checked: every selected case was skipped. */
+  nothingChecked: 5,
+  /** Interrupted (SIGINT, SIGTERM); the implementation was stopped. */
+  interrupted: 130,
+  /** A bug in the runner itself. */
+  internal: 70,
+} as const;
 
-async function implementation(): Promise<{ impl: Implementation; close: () => Promise<void>; isReference: boolean }> {
-  const start = async (command: string[]) => {
-    const impl = await SubprocessImplementation.start({ command, timeoutMs });
-    return { impl, close: () => impl.close(), isReference: false };
+const USAGE = `deno task conform [implementation] [selection] [reports]
+
+Runs an implementation against the fixtures and reports, case by case.
+
+Implementation (default: the reference):
+  --exec "COMMAND"      a program speaking fixtures/PROTOCOL.md, run through sh -c in its own process group
+  --peer NAME           a built-in peer: reference, onnxruntime, tfjs (these two load npm packages), pytorch, naive
+  --fingerprint         probe the implementation's conventions instead of running fixtures
+  --timeout SECONDS     per case and per hello (default 30)
+Fixtures (default: the suite's own, hash-checked):
+  --fixtures PATH       a fixture file, or a folder of them (with an index.json its hashes are checked)
+Selection (repeatable or comma-separated; a value that matches no case is an error that lists the values that exist):
+  --source S  --feature F  --exclude-feature F  --dtype D  --name REGEX
+  --xfail FILE          a JSON list of {"case": "...", "reason": "..."} expected to fail
+Reports:
+  --json FILE  --junit FILE  --quiet (no progress line)  --help
+
+Exit codes: 0 every case checked passed; 1 a case failed (or an expected failure passed); 2 usage error;
+3 the implementation could not be started (no hello); 4 the fixtures could not be read; 5 nothing was checked
+(every selected case skipped); 130 interrupted; 70 a bug in the runner.`;
+
+/** A deliberate end of the run, with its exit code and a one-paragraph message. */
+class Exit extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+const usage = (message: string) => new Exit(EXIT.usage, `${message}\nRun "deno task conform --help" for the flags.`);
+
+const FLAGS = {
+  exec: { type: "string" },
+  peer: { type: "string" },
+  fingerprint: { type: "boolean" },
+  fixtures: { type: "string" },
+  source: { type: "string", multiple: true },
+  feature: { type: "string", multiple: true },
+  "exclude-feature": { type: "string", multiple: true },
+  dtype: { type: "string", multiple: true },
+  name: { type: "string" },
+  xfail: { type: "string" },
+  json: { type: "string" },
+  junit: { type: "string" },
+  timeout: { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    // node:util's messages name the flag: "Unknown option '--bogus'", "Option '--dtype <value>' argument missing".
+    throw usage(`conform: ${(e as Error).message.split(". To specify")[0]}.`);
+  }
+}
+
+const list = (v?: string[]) => v?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+
+/** The selection, each value checked against what the fixtures hold. */
+function selection(values: ReturnType<typeof parse>, files: readonly FixtureFile[]): Selection {
+  const cases = files.flatMap((f) => f.cases.map((c) => ({ c, source: f.provenance.source })));
+  const known = {
+    source: new Set(files.map((f) => f.provenance.source)),
+    feature: new Set(cases.flatMap(({ c }) => c.features)),
+    dtype: new Set(cases.map(({ c }) => c.dtype as string)),
   };
-  if (values.exec) return start(["sh", "-c", values.exec]);
+  const check = (flag: "source" | "feature" | "exclude-feature" | "dtype", given?: string[]) => {
+    const exist = known[flag === "exclude-feature" ? "feature" : flag];
+    const unknown = given?.filter((v) => !exist.has(v)) ?? [];
+    if (unknown.length) {
+      throw usage(
+        `conform: --${flag} ${unknown.join(",")} matches no case. The ${
+          flag === "exclude-feature" ? "feature" : flag
+        }s in these fixtures are: ${[...exist].sort().join(", ")}.`,
+      );
+    }
+    return given;
+  };
+  let name: RegExp | undefined;
+  if (values.name !== undefined) {
+    try {
+      name = new RegExp(values.name);
+    } catch (e) {
+      throw usage(
+        `conform: --name ${JSON.stringify(values.name)} is not a regular expression: ${(e as Error).message}`,
+      );
+    }
+    if (!cases.some(({ c }) => name!.test(c.name))) {
+      throw usage(
+        `conform: --name ${JSON.stringify(values.name)} matches no case name (${cases.length} cases, e.g. ${
+          JSON.stringify(cases[0]?.c.name ?? "")
+        }).`,
+      );
+    }
+  }
+  const select: Selection = {
+    sources: check("source", list(values.source)),
+    features: check("feature", list(values.feature)),
+    excludeFeatures: check("exclude-feature", list(values["exclude-feature"])),
+    dtypes: check("dtype", list(values.dtype)) as DType[] | undefined,
+    name,
+  };
+  if (!cases.some(({ c, source }) => selects(c, source, select))) {
+    const given = ["source", "feature", "exclude-feature", "dtype", "name"].filter((k) =>
+      values[k as keyof typeof values] !== undefined
+    ).map((k) => `--${k}`);
+    throw usage(
+      `conform: the selection ${given.join(" ")} matches no case: each value exists, but no case has them all. ` +
+        "Drop a flag to widen it.",
+    );
+  }
+  return select;
+}
+
+async function readXfail(path: string, files: readonly FixtureFile[]): Promise<ExpectedFailure[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw usage(`conform: --xfail ${path}: cannot be read as JSON: ${(e as Error).message.replace(/\s+/g, " ")}`);
+  }
+  const names = new Set(files.flatMap((f) => f.cases.map((c) => c.name)));
+  if (!Array.isArray(json)) throw usage(`conform: --xfail ${path}: must be a JSON list of {"case", "reason"}.`);
+  json.forEach((x, i) => {
+    const o = x as Record<string, unknown> | null;
+    if (!o || typeof o !== "object" || typeof o.case !== "string" || typeof o.reason !== "string") {
+      throw usage(`conform: --xfail ${path}: entry ${i} must be {"case": "<name>", "reason": "<why>"}.`);
+    }
+    if (!names.has(o.case)) {
+      throw usage(`conform: --xfail ${path}: entry ${i} names no case: ${JSON.stringify(o.case)}.`);
+    }
+  });
+  return json as ExpectedFailure[];
+}
+
+let closeImpl: () => Promise<void> = () => Promise.resolve();
+
+async function implementation(
+  values: ReturnType<typeof parse>,
+  timeoutMs: number,
+): Promise<{ impl: Implementation; isReference: boolean }> {
+  const start = async (command: string[]) => {
+    let impl: SubprocessImplementation;
+    try {
+      impl = await SubprocessImplementation.start({ command, timeoutMs });
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      throw new Exit(
+        EXIT.noStart,
+        `conform: the implementation could not be started: ${e.message}. It must answer the runner's hello ` +
+          `within ${
+            timeoutMs / 1000
+          } s with {"type": "hello", "protocol": "batchnorm-conformance", "version": "1.0"} ` +
+          "on one line of standard output (fixtures/PROTOCOL.md).",
+      );
+    }
+    closeImpl = () => impl.close();
+    return { impl, isReference: false };
+  };
+  if (values.exec !== undefined && values.peer !== undefined) throw usage("conform: give --exec or --peer, not both.");
+  if (values.exec !== undefined) return await start(["sh", "-c", values.exec]);
   const peer = values.peer ?? "reference";
-  if (peer === "pytorch") return start(["/usr/bin/python3", "scripts/peers/pytorch_peer.py"]);
-  if (peer === "naive") return start(["node", "scripts/peers/naive_peer.mjs"]);
-  const peers = await import("../peers/inprocess.ts"); // loads npm packages only when asked for
+  if (peer === "pytorch") return await start(["/usr/bin/python3", "scripts/peers/pytorch_peer.py"]);
+  if (peer === "naive") return await start(["node", "scripts/peers/naive_peer.mjs"]);
+  if (!["reference", "onnxruntime", "tfjs"].includes(peer)) {
+    throw usage(`conform: unknown peer ${JSON.stringify(peer)}; known: reference, onnxruntime, tfjs, pytorch, naive.`);
+  }
+  const peers = await import("../peers/inprocess.ts"); // loads npm packages only here, never for --exec
   const impl = {
     reference: peers.referenceImplementation,
     onnxruntime: peers.onnxruntimeImplementation,
     tfjs: peers.tfjsImplementation,
-  }[peer];
-  if (!impl) throw new Error(`unknown peer "${peer}"; known: reference, onnxruntime, tfjs, pytorch, naive`);
-  return { impl, close: () => Promise.resolve(), isReference: peer === "reference" };
+  }[peer]!;
+  return { impl, isReference: peer === "reference" };
 }
 
-const { impl, close, isReference } = await implementation();
-let failed = false;
-try {
-  if (values.fingerprint) {
-    console.log(`${impl.name}\n${formatFingerprint(await fingerprint(impl))}`);
-  } else {
-    const files = await loadAllFixtures();
-    const expectedFailures: ExpectedFailure[] = values.xfail
-      ? JSON.parse(await Deno.readTextFile(values.xfail))
-      : isReference
-      ? [...REFERENCE_XFAIL]
-      : [];
-    const progress = !values.quiet && Deno.stderr.isTerminal();
-    const report = await runSuite(files, impl, {
-      select,
-      expectedFailures,
-      onCase: progress
-        ? (c, done, total) =>
-          Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K[${done}/${total}] ${c.name.slice(0, 100)}`))
-        : undefined,
-    });
-    if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
-    if (isReference) console.log(frameworksOwn(files, select) + "\n");
-    console.log(formatSummary(report));
-    if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
-    if (values.junit) await Deno.writeTextFile(values.junit, toJUnit(report));
-    failed = report.totals.fail + report.totals.xpass > 0;
+async function main(args: string[]): Promise<number> {
+  const values = parse(args);
+  if (values.help) {
+    console.log(USAGE);
+    return EXIT.ok;
   }
-} finally {
-  await close();
+  const timeoutS = values.timeout === undefined ? 30 : Number(values.timeout);
+  if (!(timeoutS > 0 && Number.isFinite(timeoutS))) {
+    throw usage(`conform: --timeout ${JSON.stringify(values.timeout)} must be a positive number of seconds.`);
+  }
+  let files: FixtureFile[];
+  try {
+    files = values.fixtures === undefined ? await loadAllFixtures() : await loadFixturesAt(values.fixtures);
+  } catch (e) {
+    if (!(e instanceof FixtureError)) throw e;
+    throw new Exit(EXIT.fixtures, `conform: the fixtures could not be read: ${e.message}`);
+  }
+  const fingerprintOnly = values.fingerprint === true;
+  const select = fingerprintOnly ? {} : selection(values, files);
+  const { impl, isReference } = await implementation(values, timeoutS * 1000);
+  if (fingerprintOnly) {
+    console.log(`${impl.name}\n${formatFingerprint(await fingerprint(impl))}`);
+    return EXIT.ok;
+  }
+  const expectedFailures = values.xfail !== undefined
+    ? await readXfail(values.xfail, files)
+    : isReference && values.fixtures === undefined
+    ? [...REFERENCE_XFAIL]
+    : [];
+  const progress = !values.quiet && Deno.stderr.isTerminal();
+  const report = await runSuite(files, impl, {
+    select,
+    expectedFailures,
+    onCase: progress
+      ? (c, done, total) =>
+        Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K[${done}/${total}] ${c.name.slice(0, 100)}`))
+      : undefined,
+  });
+  if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+  if (isReference) console.log(frameworksOwn(files, select) + "\n");
+  console.log(formatSummary(report));
+  if (impl instanceof SubprocessImplementation && impl.restarts) {
+    console.log(`(the implementation was restarted ${impl.restarts} time${impl.restarts === 1 ? "" : "s"})`);
+  }
+  if (values.json) await Deno.writeTextFile(values.json, toJSON(report));
+  if (values.junit) await Deno.writeTextFile(values.junit, toJUnit(report));
+  const t = report.totals;
+  if (t.fail + t.xpass > 0) return EXIT.failed;
+  if (t.pass + t.xfail === 0) {
+    const reasons = Map.groupBy(report.cases, (c) => c.reason ?? "skipped");
+    console.error(
+      `conform: nothing was checked: all ${report.cases.length} selected cases were skipped (${
+        [...reasons].map(([r, cs]) => `${cs.length} × ${r}`).join("; ")
+      }). A run that checks nothing is not a pass.`,
+    );
+    return EXIT.nothingChecked;
+  }
+  return EXIT.ok;
 }
-if (failed) Deno.exit(1);
 
 /** Each framework's own low-precision output against its float64 run, as a share of the budget. */
-function frameworksOwn(files: Awaited<ReturnType<typeof loadAllFixtures>>, s: Selection): string {
+function frameworksOwn(files: readonly FixtureFile[], s: Selection): string {
   const rows = new Map<string, Map<DType, number>>();
   for (const f of files) {
     if (s.sources && !s.sources.includes(f.provenance.source)) continue;
@@ -132,4 +305,28 @@ function frameworksOwn(files: Awaited<ReturnType<typeof loadAllFixtures>>, s: Se
     if (m.size) lines.push(`  ${name}: ${[...m].map(([d, v]) => `${d} ${v.toPrecision(3)}`).join(", ")}`);
   }
   return lines.join("\n");
+}
+
+if (import.meta.main) {
+  // An interrupted run stops the implementation (its whole process group) before it exits.
+  for (const [signal, code] of [["SIGINT", EXIT.interrupted], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      closeImpl().finally(() => Deno.exit(code));
+    });
+  }
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (e) {
+    if (e instanceof Exit) {
+      console.error(e.message);
+      code = e.code;
+    } else {
+      console.error(`conform: internal error (a bug in the runner, please report it): ${(e as Error).message}`);
+      code = EXIT.internal;
+    }
+  } finally {
+    await closeImpl();
+  }
+  Deno.exit(code);
 }

@@ -38,7 +38,7 @@ export const onnxruntimeImplementation: Implementation = {
   },
   adapter: async (req: StepRequest): Promise<StepOutputs> => {
     const C = req.x.shape[1];
-    const c = req.convention;
+    const c = req.convention ?? req.defaultsExcept; // a fingerprint probe sets only a few options
     const out = await runOnnxBatchNorm(
       {
         opset: 15,
@@ -87,7 +87,7 @@ export const tfjsImplementation: Implementation = {
   },
   adapter: async (req: StepRequest): Promise<StepOutputs> => {
     await useCpu();
-    const c = req.convention;
+    const c = req.convention ?? req.defaultsExcept; // a fingerprint probe sets only a few options
     const layer = new TfjsLayer(req.x.shape, {
       axis: c?.axis ?? -1,
       momentum: c?.momentum ?? undefined,

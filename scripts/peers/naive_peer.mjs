@@ -10,7 +10,10 @@ const f = Math.fround;
 const special = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
 const num = (v) => (Number.isFinite(v) ? v : Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
 const values = (t) => t.data.map((v) => (typeof v === "string" ? special[v] : v));
-const out = (dtype, shape, data) => ({ dtype, shape, data: Array.from(data, num) });
+// Answers are in the case's dtype (PROTOCOL.md): float32 values rounded with Math.fround, float16 with Math.f16round
+// where Node has it; a bfloat16 case gets unrounded values, which the runner fails as not bfloat16 values.
+const round = { float32: Math.fround, float16: Math.f16round ?? ((v) => v) };
+const out = (dtype, shape, data) => ({ dtype, shape, data: Array.from(data, (v) => num((round[dtype] ?? Number)(v))) });
 
 function step(dtype, config, s) {
   const c = config ?? {};

@@ -145,13 +145,23 @@ export async function fingerprint(impl: Implementation): Promise<Fingerprint> {
 
   // Momentum and Bessel: one training step, n = 4 values [1, 3, 1, 3] (mean 2, biased variance 1), from (0, 0).
   const x4 = t(dtype, [4, 1], [1, 3, 1, 3]);
-  const train = (tracked: number, convention?: StepRequest["convention"]) =>
-    call(impl, dtype, { mode: "train", x: x4, state: state(dtype, 1, [0], [0], tracked), convention }, "momentum");
+  const train = (tracked: number, defaultsExcept?: StepRequest["defaultsExcept"]) =>
+    call(
+      impl,
+      dtype,
+      {
+        mode: "train",
+        x: x4,
+        state: state(dtype, 1, [0], [0], tracked),
+        ...(defaultsExcept ? { defaultsExcept } : {}),
+      },
+      "momentum",
+    );
   const weight = (o: StepOutputs) => (o.outputs?.running_mean ? Number(o.outputs.running_mean.data[0]) / 2 : NaN);
   const p2 = await train(0);
   const w = weight(p2);
   const p2b = await train(3);
-  const p2c = await train(0, { momentum: 0.3 } as StepRequest["convention"]);
+  const p2c = await train(0, { momentum: 0.3 });
   const w3 = weight(p2b), wOpt = weight(p2c);
   let parameterisation: Fingerprint["momentum"]["parameterisation"] = "unknown";
   if (near(w, 1) && near(w3, 0.25)) parameterisation = "cumulative";

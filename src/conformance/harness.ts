@@ -12,7 +12,7 @@
 
 import { batchNormBackward, batchNormInference, batchNormTrain, type Mode } from "../reference/batch_norm.ts";
 import { type BatchNormConvention, resolveConvention } from "../reference/convention.ts";
-import type { DType } from "../reference/dtype.ts";
+import { type DType, formatInfo, roundToDType } from "../reference/dtype.ts";
 import { BatchNormError } from "../reference/errors.ts";
 import type { FixtureCase, FixtureStep } from "./fixture.ts";
 import type { Tensor } from "../reference/tensor.ts";
@@ -64,8 +64,13 @@ export interface StepRequest {
   readonly mode: Mode;
   /** The case's dtype. */
   readonly dtype: DType;
-  /** The convention to follow; absent in fingerprint probes, which ask for the implementation's own defaults. */
+  /**
+   * The convention to follow, complete. Absent only in fingerprint probes, which ask for the implementation's
+   * own defaults: then `defaultsExcept` may name the few options to set as the implementation's API takes them.
+   */
   readonly convention?: BatchNormConvention;
+  /** Fingerprint probes only (with no `convention`): these options set, every other one the implementation's default. */
+  readonly defaultsExcept?: Partial<BatchNormConvention>;
   /** The input. */
   readonly x: Tensor;
   /** The output gradient, when gradients are expected. */
@@ -90,7 +95,12 @@ export interface StepOutputs {
   readonly outputs?: Readonly<
     Record<
       string,
-      { readonly shape: readonly number[]; readonly data: ArrayLike<number> }
+      {
+        /** The answer's dtype, when the implementation states it (the protocol always does); must be the case's. */
+        readonly dtype?: string;
+        readonly shape: readonly number[];
+        readonly data: ArrayLike<number>;
+      }
     >
   >;
   /** num_batches_tracked after a training step. */
@@ -188,8 +198,8 @@ export interface CaseResult {
  */
 export function referenceAdapter(request: StepRequest): StepOutputs {
   const { mode, x, dy } = request;
-  // No convention, or a partial one (fingerprint probes): the reference's own default, PyTorch's, fills the gaps.
-  const convention = resolveConvention(request.convention ?? "pytorch");
+  // No convention (fingerprint probes): the reference's own default, PyTorch's, with the probe's options set.
+  const convention = request.convention ?? resolveConvention({ ...request.defaultsExcept });
   const s = request.state;
   const state = {
     gamma: s.gamma?.data,
@@ -363,8 +373,11 @@ export function judgeCase(c: FixtureCase, answers: readonly StepOutputs[], ignor
       if (!comparison.pass) {
         const first = comparison.firstMismatch!;
         mismatch ??= { step: i, output: name, index: first.index, actual: first.actual, expected: first.expected };
+        // Shown as judged: an expectation beyond the dtype's range is the dtype's infinity.
+        const e = comparison.expected!;
+        const shown = Math.abs(e) > formatInfo(c.dtype).maxFinite ? `${roundToDType(e, c.dtype)} (${e} rounded)` : e;
         fail(
-          `step ${i}: ${name}[${comparison.worstIndex}] = ${comparison.actual}, expected ${comparison.expected}: ` +
+          `step ${i}: ${name}[${comparison.worstIndex}] = ${comparison.actual}, expected ${shown}: ` +
             `${comparison.maxError.toPrecision(3)} ULP > ${comparison.tolerance} (${c.dtype})`,
         );
       }

@@ -64,11 +64,15 @@ export {
   type StepState,
 } from "./harness.ts";
 export {
+  answerProblems,
+  budgetBasis,
   type Capabilities,
   type CaseReport,
   type CaseStatus,
   type ExpectedFailure,
   type Implementation,
+  judgedExpectation,
+  type OutputFailure,
   type RunOptions,
   runSuite,
   type Selection,
@@ -76,7 +80,8 @@ export {
   type SuiteReport,
   unsupportedReason,
 } from "./runner.ts";
-export { formatSummary, toJUnit } from "./report.ts";
+export { loadFixturesAt } from "./fixture_path.ts";
+export { describeFailure, formatSummary, toJSON, toJUnit } from "./report.ts";
 export {
   PROTOCOL,
   PROTOCOL_VERSION,

@@ -1,15 +1,52 @@
 /**
  * Renders a {@linkcode SuiteReport}: a terminal summary, JSON, and JUnit XML for CI systems.
+ * Each names every failing output of a case (its error, its budget and how the budget was formed),
+ * reports framework-defect cases apart, and says what was not checked.
  *
  * @module
  */
 
-import type { CaseReport, SuiteReport } from "./runner.ts";
+import type { CaseReport, OutputFailure, SuiteReport } from "./runner.ts";
+
+const GRADIENTS = ["dx", "dgamma", "dbeta"];
+
+/** "1.10e+7 ULP", "Infinity" (a special value against a finite one). */
+const ulps = (v: number) => (Number.isFinite(v) ? `${v.toPrecision(3)} ULP` : `${v} ULP`);
+
+/**
+ * One failing output in words: where, how far, against what budget formed how.
+ *
+ * @param f The failure.
+ * @returns One line, e.g. `step 0 dgamma: 1.10e+7 ULP > 42 ULP = 6 ULP (float32) × ceil(√40) ...; worst dgamma[1] = …`.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { describeFailure } from "./report.ts";
+ * const line = describeFailure({ step: 0, output: "y", error: Infinity, budget: 6, basis: "6 ULP", index: 2,
+ *   actual: 3.4e38, expected: Infinity, stored: 2.6e76 });
+ * assert(line.includes("expected Infinity (stored 2.6e+76, beyond the dtype's range)"));
+ * ```
+ */
+export function describeFailure(f: OutputFailure): string {
+  const where = f.index >= 0 ? `; worst ${f.output}[${f.index}] = ${f.actual}, expected ${f.expected}` : "";
+  const stored = f.stored !== undefined ? ` (stored ${f.stored}, beyond the dtype's range)` : "";
+  return `step ${f.step} ${f.output}: ${ulps(f.error)} > budget ${f.budget} ULP [${f.basis}]${where}${stored}`;
+}
+
+/** The lines that explain one failing case: its reason, every problem, every failing output. */
+function caseLines(c: CaseReport): string[] {
+  const lines = [c.reason ?? c.status];
+  for (const p of c.problems ?? []) if (p !== c.reason) lines.push(p);
+  for (const f of c.failures ?? []) lines.push(describeFailure(f));
+  return lines;
+}
 
 /**
  * A plain-text summary: one row per fixture source (cases, passed, failed,
- * skipped, expected failures, worst error as a share of the budget), then every
- * failing case with its reason and first mismatching element.
+ * skipped, expected failures, worst error as a share of the budget, or "-" when
+ * nothing was measured), framework-defect cases on a row of their own, what was
+ * not checked and why, then every failing case with its reason and every failing output.
  *
  * @param report A run's report.
  * @returns Lines of text, ending with "N passed, N failed, N skipped".
@@ -23,15 +60,15 @@ import type { CaseReport, SuiteReport } from "./runner.ts";
  * ```
  */
 export function formatSummary(report: SuiteReport): string {
-  const bySource = Map.groupBy(report.cases, (c) => c.source);
+  const groups = Map.groupBy(report.cases, (c) => (c.defect ? "(known framework defects)" : c.source));
   const head = ["source", "cases", "pass", "fail", "skip", "xfail", "xpass", "worst"];
-  const rows = [...bySource].map(([source, cs]) => {
+  let unmeasured = false;
+  const rows = [...groups].map(([source, cs]) => {
     const n = (s: string) => String(cs.filter((c) => c.status === s).length);
-    const worst = Math.max(
-      0,
-      ...cs.filter((c) => c.status === "pass" || c.status === "fail").map((c) => c.worstShare ?? 0),
-    );
-    return [source, String(cs.length), n("pass"), n("fail"), n("skip"), n("xfail"), n("xpass"), worst.toPrecision(3)];
+    const shares = cs.filter((c) => c.status !== "skip" && c.worstShare !== undefined).map((c) => c.worstShare!);
+    const worst = shares.length ? Math.max(...shares).toPrecision(3) : "-";
+    if (!shares.length) unmeasured = true;
+    return [source, String(cs.length), n("pass"), n("fail"), n("skip"), n("xfail"), n("xpass"), worst];
   });
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((v, i) => (i === 0 ? v.padEnd(width[i]) : v.padStart(width[i]))).join("  ");
@@ -40,11 +77,35 @@ export function formatSummary(report: SuiteReport): string {
     line(head),
     ...rows.map(line),
   ];
+  if (unmeasured) out.push(`("-": nothing measured, no output of those cases was compared)`);
+  if (groups.has("(known framework defects)")) {
+    out.push(
+      "Known framework defects are judged apart: such a case passes when the answer is complete and differs from " +
+        "the framework's recorded (defective) output; its errors are not in the worst column.",
+    );
+  }
+  // What was not checked, and why.
+  const unchecked = new Map<string, number>();
+  for (const c of report.cases) for (const o of c.unchecked ?? []) unchecked.set(o, (unchecked.get(o) ?? 0) + 1);
+  if (unchecked.size) {
+    const caps = report.capabilities;
+    const why = (o: string) =>
+      caps?.backward === false && GRADIENTS.includes(o)
+        ? "the implementation declared backward: false"
+        : "not among the outputs the implementation declared";
+    const byWhy = Map.groupBy([...unchecked], ([o]) => why(o));
+    for (const [reason, outs] of byWhy) {
+      out.push(
+        `Not checked (${reason}): ${outs.map(([o, n]) => `${o} in ${n} case${n === 1 ? "" : "s"}`).join(", ")}.`,
+      );
+    }
+  }
   const bad = report.cases.filter((c) => c.status === "fail" || c.status === "xpass");
   if (bad.length) {
     out.push("", "Failures:");
     for (const c of bad) {
-      out.push(`  ${c.file} :: ${c.name}`, `    ${c.reason}`);
+      out.push(`  ${c.file} :: ${c.name}${c.defect ? " (known framework defect)" : ""}`);
+      for (const l of caseLines(c)) out.push(`    ${l}`);
       const m = c.firstMismatch;
       if (m) {
         out.push(`    first mismatch: step ${m.step}, ${m.output}[${m.index}] = ${m.actual}, expected ${m.expected}`);
@@ -56,12 +117,34 @@ export function formatSummary(report: SuiteReport): string {
   return out.join("\n");
 }
 
+/**
+ * The report as JSON text. Non-finite numbers (an error of Infinity, a NaN answer) are written as the
+ * strings "Infinity", "-Infinity" and "NaN", as in the fixtures, where plain JSON would write null.
+ *
+ * @param report A run's report.
+ * @returns JSON text, indented, ending in a newline.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { toJSON } from "./report.ts";
+ * const text = toJSON({ implementation: "x", cases: [], totals: { pass: 0, fail: 0, skip: 0, xfail: 0, xpass: 0 } });
+ * assert(JSON.parse(text).implementation === "x");
+ * ```
+ */
+export function toJSON(report: SuiteReport): string {
+  const special = (_: string, v: unknown) =>
+    typeof v === "number" && !Number.isFinite(v) ? (Number.isNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity") : v;
+  return JSON.stringify(report, special, 2) + "\n";
+}
+
 const xml = (s: string) =>
   s.replace(/[<>&"']/g, (ch) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[ch]!);
 
 /**
  * The report as JUnit XML: one testsuite per fixture file, one testcase per case.
- * Failures and xpasses are `<failure>`, skips and expected failures `<skipped>`.
+ * Failures and xpasses are `<failure>` (the body lists every problem and failing output),
+ * skips and expected failures `<skipped>`.
  *
  * @param report A run's report.
  * @returns An XML document.
@@ -81,7 +164,7 @@ export function toJUnit(report: SuiteReport): string {
     if (c.status === "pass") return `${open}/>`;
     const body = c.status === "skip" || c.status === "xfail"
       ? `<skipped message="${xml(`${c.status}: ${c.reason ?? ""}`)}"/>`
-      : `<failure message="${xml(c.reason ?? c.status)}">${xml(JSON.stringify(c.firstMismatch ?? {}))}</failure>`;
+      : `<failure message="${xml(c.reason ?? c.status)}">${xml(caseLines(c).join("\n"))}</failure>`;
     return `${open}>${body}</testcase>`;
   };
   const suites = [...byFile].map(([file, cs]) => {

@@ -8,9 +8,10 @@
  */
 
 import type { BatchNormConvention } from "../reference/convention.ts";
-import type { DType } from "../reference/dtype.ts";
-import { type FixtureCase, type FixtureFile, OUTPUT_NAMES } from "./fixture.ts";
-import { type Adapter, type CaseAdapter, type CaseResult, runCase } from "./harness.ts";
+import { type DType, formatInfo, isRepresentable, roundToDType } from "../reference/dtype.ts";
+import { type FixtureCase, type FixtureFile, type FixtureStep, OUTPUT_NAMES } from "./fixture.ts";
+import { type Adapter, type CaseAdapter, type CaseResult, runCase, type StepOutputs } from "./harness.ts";
+import { REDUCTION_OUTPUTS, TOLERANCE } from "./tolerance.ts";
 
 /** What an implementation can run. Every field is optional: absent means "everything". */
 export interface Capabilities {
@@ -85,14 +86,47 @@ export interface CaseReport {
   readonly worstShare?: number;
   /** The first element outside the tolerance. */
   readonly firstMismatch?: CaseResult["firstMismatch"];
+  /** Every output that failed its comparison, each with its error, its budget and how the budget was formed. */
+  readonly failures?: readonly OutputFailure[];
+  /**
+   * Every other reason the case failed, in words: no answer, a crash or timeout, a refusal, a missing output,
+   * a wrong shape or dtype. Any of these fails the case, whatever the numbers (a defect case included).
+   */
+  readonly problems?: readonly string[];
+  /** Set on cases labelled `framework_defect`: reported apart (see FORMAT.md, "Running a case"). */
+  readonly defect?: { readonly issue: string; readonly summary: string };
   /** Wall time of the case, in milliseconds. */
   readonly ms: number;
+}
+
+/** One output of one step outside its budget. */
+export interface OutputFailure {
+  /** Step index. */
+  readonly step: number;
+  /** Output name. */
+  readonly output: string;
+  /** The largest error, in ULPs of the case's dtype (Infinity for a special value against a finite one). */
+  readonly error: number;
+  /** The budget, in the same unit. */
+  readonly budget: number;
+  /** How the budget was formed, in words. */
+  readonly basis: string;
+  /** Index of the worst element. */
+  readonly index: number;
+  /** The implementation's value there. */
+  readonly actual?: number;
+  /** The value it was judged against (an expectation beyond the dtype's range is the dtype's infinity). */
+  readonly expected?: number;
+  /** The expectation as stored, when rounding it to the case's dtype changed it. */
+  readonly stored?: number;
 }
 
 /** A whole run. */
 export interface SuiteReport {
   /** The implementation's name. */
   readonly implementation: string;
+  /** What the implementation declared it supports (absent: everything). */
+  readonly capabilities?: Capabilities;
   /** Every selected case. */
   readonly cases: readonly CaseReport[];
   /** Counts by status. */
@@ -183,10 +217,160 @@ export function unsupportedReason(c: FixtureCase, caps: Capabilities = {}): stri
 }
 
 /**
+ * The value an expectation is judged as in `dtype`: itself, or, beyond the dtype's range, the dtype's infinity.
+ *
+ * @param expected The stored (float64) expectation.
+ * @param dtype The case's dtype.
+ * @returns The value the comparison used.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { judgedExpectation } from "./runner.ts";
+ * assert(judgedExpectation(2.6e76, "float32") === Infinity && judgedExpectation(0.1, "float32") === 0.1);
+ * ```
+ */
+export function judgedExpectation(expected: number, dtype: DType): number {
+  return Math.abs(expected) > formatInfo(dtype).maxFinite ? roundToDType(expected, dtype) : expected;
+}
+
+/**
+ * How an output's budget was formed, in words, from the policy's parts (src/tolerance.ts).
+ *
+ * @param dtype The case's dtype.
+ * @param output The output's name.
+ * @param perChannel n, the elements per channel of the step's input.
+ * @param tolerance The budget the judge applied.
+ * @returns E.g. "6 ULP (float32) × ceil(√40) = 42 ULP: a reduction over 40 values per channel".
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { budgetBasis } from "./runner.ts";
+ * assert(budgetBasis("float32", "dgamma", 40, 42).includes("ceil(√40)"));
+ * ```
+ */
+export function budgetBasis(dtype: DType, output: string, perChannel: number, tolerance: number): string {
+  const k = REDUCTION_OUTPUTS.includes(output) ? Math.max(1, Math.ceil(Math.sqrt(perChannel))) : 1;
+  const base = TOLERANCE[dtype];
+  // Should the policy form budgets otherwise, say so rather than print a formula it did not use.
+  if (base * k !== tolerance) return `${tolerance} ULP (the policy of src/tolerance.ts)`;
+  return REDUCTION_OUTPUTS.includes(output)
+    ? `${base} ULP (${dtype}) × ceil(√${perChannel}) = ${tolerance} ULP: a reduction over ${perChannel} values per channel`
+    : `${base} ULP (${dtype}) at the tensor's peak: an elementwise output`;
+}
+
+/** n, the elements per channel of a step's input. */
+function perChannel(c: FixtureCase, step: FixtureStep): number {
+  return step.inputs.x.data.length / Math.max(1, step.inputs.x.shape.at(c.convention.axis) ?? 1);
+}
+
+/**
+ * Every reason, other than numbers outside a budget, that an answer to a case fails: a step not answered, a
+ * refusal where outputs were due (or outputs where a refusal was, or another code), an output missing, of
+ * another shape, of another dtype, or holding a value that is not a value of the case's dtype.
+ *
+ * The dtype rule, stated once (FORMAT.md, "Running a case"): an answer is in the case's dtype. A tensor that
+ * names its dtype names the case's; every value is exactly a value of that dtype. A float64 answer to a float32
+ * case fails: round it to float32 first, as a float32 implementation does.
+ *
+ * @param c The case.
+ * @param answers The implementation's answers, one per step, in order.
+ * @param ignore Outputs not judged.
+ * @returns The problems, in step order; empty when the answers are complete and well-typed.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { answerProblems, caseRequests, FIXTURES_URL, loadFixture, referenceAdapter } from "../../mod.ts";
+ * const c = (await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL))).cases[0];
+ * assert(answerProblems(c, caseRequests(c).map(referenceAdapter)).length === 0);
+ * assert(answerProblems(c, [])[0] === "step 0: no answer");
+ * ```
+ */
+export function answerProblems(
+  c: FixtureCase,
+  answers: readonly StepOutputs[],
+  ignore: readonly string[] = [],
+): string[] {
+  const problems: string[] = [];
+  for (const [i, step] of c.steps.entries()) {
+    const got = answers[i];
+    if (!got) {
+      problems.push(`step ${i}: no answer`);
+      break;
+    }
+    if (step.expectedError) {
+      if (!got.error) problems.push(`step ${i}: expected the refusal "${step.expectedError.code}", got outputs`);
+      else if (got.error.code !== step.expectedError.code) {
+        problems.push(`step ${i}: expected the refusal "${step.expectedError.code}", got "${got.error.code}"`);
+      }
+      continue;
+    }
+    if (got.error) {
+      problems.push(`step ${i}: refused ("${got.error.code}": ${got.error.message}) where outputs were expected`);
+      break;
+    }
+    for (const [name, want] of Object.entries(step.expected ?? {})) {
+      if (ignore.includes(name)) continue;
+      if (typeof want === "number") {
+        if (typeof got.num_batches_tracked !== "number") problems.push(`step ${i}: ${name} is missing`);
+        continue;
+      }
+      const have = got.outputs?.[name];
+      if (!have) {
+        problems.push(`step ${i}: output ${name} is missing`);
+        continue;
+      }
+      if (have.shape.length !== want.shape.length || have.shape.some((d, k) => d !== want.shape[k])) {
+        problems.push(`step ${i}: ${name} has shape [${have.shape.join(", ")}], expected [${want.shape.join(", ")}]`);
+        continue;
+      }
+      if (have.dtype !== undefined && have.dtype !== c.dtype) {
+        problems.push(`step ${i}: ${name} has dtype ${JSON.stringify(have.dtype)}, the case's is "${c.dtype}"`);
+        continue;
+      }
+      for (let k = 0; k < have.data.length; k++) {
+        const v = have.data[k];
+        if (typeof v !== "number" || !isRepresentable(v, c.dtype)) {
+          problems.push(`step ${i}: ${name}[${k}] = ${v} is not a ${c.dtype} value (answer in the case's dtype)`);
+          break;
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** The adapter, recording every answer it gives. */
+function recording(
+  adapter: Adapter | { readonly wholeCase: CaseAdapter },
+  answers: StepOutputs[],
+): Adapter | { readonly wholeCase: CaseAdapter } {
+  if (typeof adapter === "function") {
+    return async (request) => {
+      const got = await adapter(request);
+      answers.push(got);
+      return got;
+    };
+  }
+  return {
+    wholeCase: async (requests, c) => {
+      const got = await adapter.wholeCase(requests, c);
+      answers.push(...got);
+      return got;
+    },
+  };
+}
+
+/**
  * Runs an implementation over fixture files and reports every selected case.
  *
- * Cases labelled with a known framework defect pass when the implementation does
- * NOT reproduce the framework's output there, and fail when it does.
+ * No crash, refusal, timeout, missing output or answer of another dtype ever counts as a pass, in any case.
+ * Cases labelled with a known framework defect are reported apart (`defect`): one passes when the
+ * implementation answers completely and does NOT reproduce the framework's output there, and fails when it
+ * does or when its answer is incomplete. A case in which nothing is left to judge (every output it expects is
+ * outside what the implementation declared) is skipped, never passed.
  *
  * @param files Decoded fixture files (see {@linkcode loadAllFixtures}).
  * @param impl The implementation.
@@ -222,34 +406,64 @@ export async function runSuite(
     const base = {
       name: c.name,
       source: f.provenance.source,
-      file: f.url.split("/fixtures/").pop() ?? f.url,
+      file: fileLabel(f.url),
       dtype: c.dtype,
+      ...(c.frameworkDefect ? { defect: c.frameworkDefect } : {}),
     };
-    const skip = unsupportedReason(c, caps);
+    const unchecked = ignore.filter((o) => c.steps.some((s) => s.expected?.[o] !== undefined));
+    const judgeable = c.steps.some((s) =>
+      s.expectedError || Object.keys(s.expected ?? {}).some((o) => !ignore.includes(o))
+    );
+    const skip = unsupportedReason(c, caps) ??
+      (judgeable ? undefined : `nothing to judge: every output it expects (${unchecked.join(", ")}) is undeclared`);
     let report: CaseReport;
     if (skip) report = { ...base, status: "skip", reason: skip, ms: 0 };
     else {
       let r: CaseResult;
+      const answers: StepOutputs[] = [];
+      const problems: string[] = [];
       try {
-        r = await runCase(c, impl.adapter, ignore);
+        r = await runCase(c, recording(impl.adapter, answers), ignore);
+        problems.push(...answerProblems(c, answers, ignore));
       } catch (e) {
-        r = { name: c.name, pass: false, checks: [], reason: `the implementation threw: ${(e as Error).message}` };
+        const why = `the implementation failed: ${(e as Error).message}`;
+        r = { name: c.name, pass: false, checks: [], reason: why };
+        problems.push(why);
       }
+      const failures: OutputFailure[] = r.checks.filter((k) => !k.comparison.pass).map(
+        ({ step, output, comparison }) => {
+          const stored = comparison.expected;
+          const judged = stored === undefined ? undefined : judgedExpectation(stored, c.dtype);
+          return {
+            step,
+            output,
+            error: comparison.maxError,
+            budget: comparison.tolerance,
+            basis: output === "num_batches_tracked"
+              ? "exact: an integer"
+              : budgetBasis(c.dtype, output, perChannel(c, c.steps[step]), comparison.tolerance),
+            index: comparison.worstIndex,
+            ...(comparison.actual !== undefined ? { actual: comparison.actual } : {}),
+            ...(judged !== undefined ? { expected: judged } : {}),
+            ...(judged !== undefined && !Object.is(judged, stored) ? { stored } : {}),
+          };
+        },
+      );
       // Errors of defect cases are large by design: they do not count toward the worst error.
       const shares = c.frameworkDefect
         ? []
         : r.checks.filter((k) => k.comparison.tolerance > 0).map((k) => k.comparison.maxError / k.comparison.tolerance);
-      const unchecked = ignore.filter((o) => c.steps.some((s) => s.expected?.[o] !== undefined));
       const expectedFailure = options.expectedFailures?.find((x) => x.case === c.name);
-      let status: CaseStatus = r.pass ? "pass" : "fail";
-      let reason = r.reason;
-      if (c.frameworkDefect) {
-        // The framework's output is wrong here: a correct implementation differs from it.
+      let status: CaseStatus;
+      let reason = problems[0] ?? r.reason;
+      if (problems.length) status = "fail"; // never a pass, defect case or not
+      else if (c.frameworkDefect) {
+        // The framework's output is wrong here: a correct (and complete) implementation differs from it.
         status = r.pass ? "fail" : "pass";
         reason = r.pass
           ? `reproduces a known framework defect (${c.frameworkDefect.issue})`
           : `differs from a known framework defect, as it should (${c.frameworkDefect.issue})`;
-      }
+      } else status = r.pass ? "pass" : "fail";
       if (expectedFailure) {
         reason = status === "fail"
           ? `${expectedFailure.reason} (${reason})`
@@ -263,6 +477,8 @@ export async function runSuite(
         ...(unchecked.length ? { unchecked } : {}),
         ...(shares.length ? { worstShare: Math.max(...shares) } : {}),
         ...(r.firstMismatch && status !== "pass" ? { firstMismatch: r.firstMismatch } : {}),
+        ...(failures.length && status !== "pass" ? { failures } : {}),
+        ...(problems.length ? { problems } : {}),
         ms: performance.now() - started,
       };
     }
@@ -271,5 +487,11 @@ export async function runSuite(
   }
   const totals = { pass: 0, fail: 0, skip: 0, xfail: 0, xpass: 0 };
   for (const c of cases) totals[c.status]++;
-  return { implementation: impl.name, cases, totals };
+  return { implementation: impl.name, ...(impl.supports ? { capabilities: impl.supports } : {}), cases, totals };
+}
+
+/** A fixture file's name in reports: its path under a `fixtures/` folder, else its last two path segments. */
+function fileLabel(url: string): string {
+  const under = url.split("/fixtures/");
+  return under.length > 1 ? under.pop()! : url.split("/").slice(-2).join("/");
 }

@@ -2,7 +2,9 @@
  * The runner's side of the subprocess protocol (`fixtures/PROTOCOL.md`): an
  * implementation in any language, started once, one JSON line per case. A crash,
  * a hang or a malformed answer fails that case with the reason and the process is
- * started again; it is always killed at the end.
+ * started again. The program runs in its own process group (a new session), and the
+ * whole group is killed after a timeout, a crash, a malformed answer and at the end,
+ * so no child it forked outlives the run.
  *
  * Needs `--allow-run` for the command when called (importing this module needs nothing).
  *
@@ -22,7 +24,7 @@ export const PROTOCOL_VERSION = "1.0";
 
 /** How to start and bound the implementation. */
 export interface SubprocessOptions {
-  /** Program and arguments (no shell); the CLI passes `["sh", "-c", command]`. */
+  /** Program and arguments (no shell); the CLI passes `["sh", "-c", command]`. It runs in its own process group. */
   readonly command: readonly string[];
   /** Per-case (and per-hello) timeout in milliseconds; default 30 000. */
   readonly timeoutMs?: number;
@@ -152,7 +154,14 @@ interface Running {
   lines: LineReader;
   stderr: Tail;
   exited: boolean;
+  /** How it ended, once it has. */
+  ended?: Deno.CommandStatus;
   status: Promise<Deno.CommandStatus>;
+}
+
+/** How a process ended, in words: "exited with code 3", "was killed by signal SIGSEGV". */
+function ending(s: Deno.CommandStatus): string {
+  return s.signal ? `was killed by signal ${s.signal}` : `exited with code ${s.code}`;
 }
 
 /**
@@ -202,13 +211,20 @@ export class SubprocessImplementation implements Implementation {
 
   async #spawn(): Promise<Running> {
     const [program, ...args] = this.#options.command;
-    const child = new Deno.Command(program, {
-      args,
-      cwd: this.#options.cwd,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(program, {
+        args,
+        cwd: this.#options.cwd,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        // A new session, hence a new process group whose id is the child's pid: #kill ends the whole group.
+        detached: true,
+      }).spawn();
+    } catch (e) {
+      throw new ProtocolError(`could not start ${JSON.stringify(program)}: ${(e as Error).message}`);
+    }
     const running: Running = {
       child,
       writer: child.stdin.getWriter(),
@@ -217,11 +233,19 @@ export class SubprocessImplementation implements Implementation {
       exited: false,
       status: child.status,
     };
-    running.status.then(() => (running.exited = true));
+    running.status.then((s) => {
+      running.exited = true;
+      running.ended = s;
+    });
     this.#running = running;
     try {
       await this.#send({ type: "hello", protocol: PROTOCOL, version: PROTOCOL_VERSION });
-      const hello = await this.#receive("hello");
+      let hello: Record<string, unknown>;
+      try {
+        hello = await this.#receive("hello");
+      } catch (e) {
+        throw new ProtocolError(`no hello: ${(e as Error).message}`);
+      }
       if (hello.protocol !== PROTOCOL) {
         throw new ProtocolError(`hello names protocol ${JSON.stringify(hello.protocol)}, expected "${PROTOCOL}"`);
       }
@@ -285,7 +309,7 @@ export class SubprocessImplementation implements Implementation {
   #died(what: string): string {
     const r = this.#running;
     const tail = r?.stderr.text;
-    return `${what}${r?.exited ? "; the process exited" : ""}${
+    return `${what}${r?.ended ? `; the process ${ending(r.ended)}` : r?.exited ? "; the process exited" : ""}${
       tail ? `; stderr: ${tail.split("\n").slice(-5).join(" | ")}` : ""
     }`;
   }
@@ -294,6 +318,10 @@ export class SubprocessImplementation implements Implementation {
     const r = this.#running;
     this.#running = undefined;
     if (!r) return;
+    // The whole process group (what the program forked too), then the program itself should the group be gone.
+    try {
+      Deno.kill(-r.child.pid, "SIGKILL");
+    } catch { /* no process left in the group */ }
     try {
       r.child.kill("SIGKILL");
     } catch { /* already gone */ }
@@ -316,7 +344,11 @@ export class SubprocessImplementation implements Implementation {
           id,
           name: c.name,
           dtype: c.dtype,
-          config: requests[0]?.convention ? conventionToConfig(requests[0].convention) : null,
+          config: requests[0]?.convention
+            ? conventionToConfig(requests[0].convention)
+            : requests[0]?.defaultsExcept
+            ? partialConfig(requests[0].defaultsExcept)
+            : null,
           steps: requests.map((r) => ({
             mode: r.mode,
             x: encodeTensor(r.x),
@@ -362,20 +394,31 @@ function readSteps(steps: unknown, count: number): StepOutputs[] {
       const e = o.error as Record<string, unknown>;
       return { error: { code: String(e?.code ?? ""), message: String(e?.message ?? "") } };
     }
-    const outputs: Record<string, { shape: number[]; data: number[] }> = {};
+    const outputs: Record<string, { dtype: string; shape: number[]; data: number[] }> = {};
     for (const [name, t] of Object.entries((o.outputs ?? {}) as Record<string, unknown>)) {
-      const tensor = t as { shape?: unknown; data?: unknown };
+      const tensor = t as { dtype?: unknown; shape?: unknown; data?: unknown };
       if (!tensor || !Array.isArray(tensor.shape) || !Array.isArray(tensor.data)) {
         throw new ProtocolError(`malformed output: steps[${i}].outputs.${name} is not a tensor {dtype, shape, data}`);
       }
       if (tensor.data.some((v) => typeof v !== "number")) {
         throw new ProtocolError(`malformed output: steps[${i}].outputs.${name}.data holds a non-number`);
       }
-      outputs[name] = { shape: tensor.shape as number[], data: tensor.data as number[] };
+      // The dtype travels on: the runner judges it against the case's (a missing one is "(none)", which fails there).
+      const dtype = typeof tensor.dtype === "string" ? tensor.dtype : "(none)";
+      outputs[name] = { dtype, shape: tensor.shape as number[], data: tensor.data as number[] };
     }
     const nbt = o.num_batches_tracked;
     return typeof nbt === "number" ? { outputs, num_batches_tracked: nbt } : { outputs };
   });
+}
+
+/** The options a fingerprint probe sets, under their snake_case names (the rest: the implementation's defaults). */
+function partialConfig(c: Partial<BatchNormConvention>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(c).filter(([, v]) => v !== undefined).map((
+      [k, v],
+    ) => [CONFIG_KEYS[k as keyof BatchNormConvention], v]),
+  );
 }
 
 function readCapabilities(v: unknown): Capabilities {
