@@ -123,7 +123,7 @@ const twoCases = { select: { sources: ["onnx-testdata"], name: /example/ } }; //
 
 for (
   const [mode, expect] of [
-    ["crash", "the process exited; stderr: boom: simulated crash"],
+    ["crash", "the process exited with code 3; stderr: boom: simulated crash"],
     ["hang", "timeout"],
     ["garbage", "malformed output: not JSON"],
     ["outoforder", "out of order"],

@@ -455,7 +455,7 @@ export async function runSuite(
         : r.checks.filter((k) => k.comparison.tolerance > 0).map((k) => k.comparison.maxError / k.comparison.tolerance);
       const expectedFailure = options.expectedFailures?.find((x) => x.case === c.name);
       let status: CaseStatus;
-      let reason = problems[0] ?? r.reason;
+      let reason = r.reason ?? problems[0];
       if (problems.length) status = "fail"; // never a pass, defect case or not
       else if (c.frameworkDefect) {
         // The framework's output is wrong here: a correct (and complete) implementation differs from it.

@@ -6,7 +6,8 @@
  * whole group is killed after a timeout, a crash, a malformed answer and at the end,
  * so no child it forked outlives the run.
  *
- * Needs `--allow-run` for the command when called (importing this module needs nothing).
+ * Needs `--allow-run` (for every program: ending a process group with Deno.kill needs it) when called;
+ * importing this module needs nothing.
  *
  * @module
  */
@@ -204,6 +205,14 @@ export class SubprocessImplementation implements Implementation {
    * @throws {ProtocolError} When it does not answer the hello properly (the process is killed).
    */
   static async start(options: SubprocessOptions): Promise<SubprocessImplementation> {
+    // Ending a whole process group (Deno.kill with a negative pid) needs run permission for every program; with a
+    // list (--allow-run=python3) the group could not be killed, and what the program forked would outlive the run.
+    if ((await Deno.permissions.query({ name: "run" })).state !== "granted") {
+      throw new ProtocolError(
+        "the subprocess runner needs --allow-run without a list of programs: it ends the implementation's whole " +
+          "process group (Deno.kill), which a list of programs does not permit",
+      );
+    }
     const impl = new SubprocessImplementation(options);
     await impl.#spawn();
     return impl;
