@@ -9,6 +9,7 @@
 import type { CaseReport, OutputFailure, SuiteReport } from "./runner.ts";
 
 const GRADIENTS = ["dx", "dgamma", "dbeta"];
+const DEFECTS = "(known framework defects)";
 
 /** "1.10e+7 ULP", "Infinity" (a special value against a finite one). */
 const ulps = (v: number) => (Number.isFinite(v) ? `${v.toPrecision(3)} ULP` : `${v} ULP`);
@@ -60,14 +61,15 @@ function caseLines(c: CaseReport): string[] {
  * ```
  */
 export function formatSummary(report: SuiteReport): string {
-  const groups = Map.groupBy(report.cases, (c) => (c.defect ? "(known framework defects)" : c.source));
+  const groups = Map.groupBy(report.cases, (c) => (c.defect ? DEFECTS : c.source));
   const head = ["source", "cases", "pass", "fail", "skip", "xfail", "xpass", "worst"];
   let unmeasured = false;
   const rows = [...groups].map(([source, cs]) => {
     const n = (s: string) => String(cs.filter((c) => c.status === s).length);
     const shares = cs.filter((c) => c.status !== "skip" && c.worstShare !== undefined).map((c) => c.worstShare!);
-    const worst = shares.length ? Math.max(...shares).toPrecision(3) : "-";
-    if (!shares.length) unmeasured = true;
+    const defects = source === DEFECTS;
+    const worst = defects ? "apart" : shares.length ? Math.max(...shares).toPrecision(3) : "-";
+    if (!shares.length && !defects) unmeasured = true;
     return [source, String(cs.length), n("pass"), n("fail"), n("skip"), n("xfail"), n("xpass"), worst];
   });
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -78,10 +80,10 @@ export function formatSummary(report: SuiteReport): string {
     ...rows.map(line),
   ];
   if (unmeasured) out.push(`("-": nothing measured, no output of those cases was compared)`);
-  if (groups.has("(known framework defects)")) {
+  if (groups.has(DEFECTS)) {
     out.push(
       "Known framework defects are judged apart: such a case passes when the answer is complete and differs from " +
-        "the framework's recorded (defective) output; its errors are not in the worst column.",
+        "the framework's recorded (defective) output; their errors are not in the worst column.",
     );
   }
   // What was not checked, and why.
