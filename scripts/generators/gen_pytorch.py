@@ -23,7 +23,10 @@ import torch.nn.functional as F
 SEED = 20261122
 GENERATOR = "scripts/generators/gen_pytorch.py"
 FORMAT = "batchnorm-conformance-fixture"
-FORMAT_VERSION = "1.0"
+# The format version whose fields these files use: 1.1 for framework_call, framework_defect, the config field
+# empty_batch and the edge-case features (FORMAT_ADDITIONS in src/conformance/fixture.ts; a reader refuses a file
+# that uses fields newer than it declares).
+FORMAT_VERSION = "1.1"
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "pytorch")
 
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -38,6 +38,104 @@ export const FIXTURE_FORMAT = "batchnorm-conformance-fixture";
  */
 export const FIXTURE_FORMAT_VERSION = "1.1";
 /**
+ * What each minor version of the format added, beyond 1.0: the case fields, config fields, step fields and features
+ * it introduced. A file declares the version whose fields it uses; a reader refuses a file that uses a field newer
+ * than the version it declares (`parseFixture` does). A new version adds its row here (and to FORMAT.md's changes).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FORMAT_ADDITIONS } from "../../mod.ts";
+ * assert(FORMAT_ADDITIONS["1.1"].config!.includes("empty_batch"));
+ * ```
+ */
+export const FORMAT_ADDITIONS: Readonly<
+  Record<
+    string,
+    {
+      readonly case?: readonly string[];
+      readonly config?: readonly string[];
+      readonly step?: readonly string[];
+      readonly features?: readonly string[];
+    }
+  >
+> = Object.freeze({
+  "1.1": {
+    case: ["framework_call", "framework_defect"],
+    config: ["empty_batch"],
+    features: [
+      "shared-initializers",
+      "known-framework-defect",
+      "official-test-data",
+      "edge-case",
+      "zero-variance",
+      "momentum-out-of-range",
+      "non-finite",
+      "large-mean",
+      "denormal",
+      "overflow",
+      "empty-batch",
+      "channel-count",
+    ],
+  },
+});
+
+/** Versions compared as numbers: "1.10" is after "1.9". */
+const minorOf = (version: string) => Number(version.split(".")[1] ?? NaN);
+
+/**
+ * The first field a file uses that is newer than the version it declares, as a JSON path and the version that
+ * added it; `undefined` when every field it uses is in its declared version.
+ *
+ * @param json The file's parsed JSON.
+ * @param declared Its `format_version`.
+ * @returns `{ path, field, version }` of the first newer field, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { newerField } from "./fixture.ts";
+ * const file = { cases: [{ features: ["training"], config: { empty_batch: "error" } }] };
+ * assert(newerField(file, "1.0")?.path === "$.cases[0].config.empty_batch");
+ * assert(newerField(file, "1.1") === undefined);
+ * ```
+ */
+export function newerField(
+  json: unknown,
+  declared: string,
+): { path: string; field: string; version: string } | undefined {
+  const cases = (json as { cases?: unknown })?.cases;
+  if (!Array.isArray(cases)) return undefined;
+  const newer = Object.entries(FORMAT_ADDITIONS).filter(([v]) => minorOf(v) > minorOf(declared));
+  const find = (kind: "case" | "config" | "step" | "features", name: string) =>
+    newer.find(([, added]) => added[kind]?.includes(name))?.[0];
+  for (const [i, c] of cases.entries()) {
+    if (c === null || typeof c !== "object") continue;
+    const o = c as Record<string, unknown>;
+    const at = `$.cases[${i}]`;
+    for (const k of Object.keys(o)) {
+      const v = find("case", k);
+      if (v) return { path: `${at}.${k}`, field: k, version: v };
+    }
+    for (const k of Object.keys((o.config ?? {}) as object)) {
+      const v = find("config", k);
+      if (v) return { path: `${at}.config.${k}`, field: k, version: v };
+    }
+    for (const [j, f] of (Array.isArray(o.features) ? o.features : []).entries()) {
+      const v = typeof f === "string" ? find("features", f) : undefined;
+      if (v) return { path: `${at}.features[${j}]`, field: `feature "${f}"`, version: v };
+    }
+    for (const [j, st] of (Array.isArray(o.steps) ? o.steps : []).entries()) {
+      for (const k of Object.keys((st ?? {}) as object)) {
+        const v = find("step", k);
+        if (v) return { path: `${at}.steps[${j}].${k}`, field: k, version: v };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
  * The features a case may name, a controlled list (see FORMAT.md).
  *
  * @example
@@ -228,7 +326,7 @@ export interface FixtureCase {
  * import { assert } from "@std/assert";
  * import { type FixtureFile, FIXTURES_URL, loadFixture } from "../../mod.ts";
  * const file: FixtureFile = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
- * assert(file.formatVersion === "1.0" && file.cases.length > 0);
+ * assert(file.formatVersion === "1.1" && file.cases.length > 0);
  * ```
  */
 export interface FixtureFile {
@@ -626,6 +724,15 @@ export function parseFixture(text: string, file: string): FixtureFile {
     r.fail(
       "$.format_version",
       `unsupported version "${version}"; this loader reads ${FIXTURE_FORMAT_VERSION.split(".")[0]}.x`,
+    );
+  }
+  if (!/^[0-9]+\.[0-9]+$/.test(version)) r.fail("$.format_version", `must be "major.minor" (got "${version}")`);
+  const newer = newerField(o, version);
+  if (newer) {
+    r.fail(
+      newer.path,
+      `${newer.field} was added in format ${newer.version}, but the file declares format_version "${version}": ` +
+        `declare "${newer.version}" or later`,
     );
   }
   const p = r.object(o.provenance, "$.provenance");

@@ -45,6 +45,8 @@ export {
   loadAllFixtures,
   loadFixture,
   loadFixtureIndex,
+  FORMAT_ADDITIONS,
+  newerField,
   OUTPUT_NAMES,
   parseFixture,
   type Provenance,
