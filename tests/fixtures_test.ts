@@ -153,7 +153,7 @@ Deno.test("fixtures catch convention mistakes", async (t) => {
     async () => {
       const r = await failing(
         wrong({ epsilonPlacement: "outside" }),
-        (c) => c.features.includes("epsilon-placement"),
+        (c) => c.features.includes("epsilon-placement") && c.convention.epsilonPlacement === "inside",
       );
       assertEquals([r.failed, r.of], [2, 2]);
       assert(r.reasons.every((s) => s.includes(": y[")), r.reasons.join("\n"));
@@ -384,7 +384,11 @@ Deno.test("tolerance policy accepts each framework's own float32 and bfloat16 ou
           }
         }
       }
-      assert(checked > 50, `only ${checked} outputs compared`);
+      // A framework's fixtures compare dozens of outputs; the small composed file (3 cases) fewer.
+      assert(
+        checked > 50 || (checked > 0 && group.every((f) => f.provenance.composed)),
+        `only ${checked} outputs compared`,
+      );
     });
   }
 });

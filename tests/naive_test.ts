@@ -77,7 +77,7 @@ const MISTAKES: {
     why:
       "(x - mean)/(sqrt(var) + eps) differs from (x - mean)/sqrt(var + eps) by 20% or more when eps is comparable to var",
     adapter: wrong({ epsilonPlacement: "outside" }),
-    catches: (c) => c.features.includes("epsilon-placement"),
+    catches: (c) => c.features.includes("epsilon-placement") && c.convention.epsilonPlacement === "inside",
     corrupts: ["y"],
   },
   {

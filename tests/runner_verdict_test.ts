@@ -127,3 +127,25 @@ Deno.test("reports show an expectation beyond the dtype's range as judged (Infin
   });
   assertEquals(JSON.parse(json).cases[0].worstShare, "Infinity");
 });
+
+Deno.test("the composed cases bite: epsilon inside fails the outside cases, accepting an empty batch fails its refusal", async () => {
+  const composed = { select: { sources: ["composed"] } };
+  const inside = await runSuite(files, {
+    name: "inside",
+    adapter: (req) => referenceAdapter({ ...req, convention: { ...req.convention!, epsilonPlacement: "inside" } }),
+  }, composed);
+  const outside = inside.cases.filter((c) => c.name.includes("epsilon outside"));
+  assertEquals(outside.length, 2);
+  assert(outside.every((c) => c.status === "fail"), JSON.stringify(outside.map((c) => c.reason)));
+  const accepting = await runSuite(files, {
+    name: "accepts empty batches",
+    adapter: (req) => referenceAdapter({ ...req, convention: { ...req.convention!, emptyBatch: "unchanged" } }),
+  }, composed);
+  const empty = accepting.cases.find((c) => c.name.includes("empty batch refused"))!;
+  assertEquals(empty.status, "fail");
+  assertStringIncludes(empty.reason!, 'expected error "empty_batch"');
+  // And the options they exercise are no longer declared in vain: each has a case.
+  const all = files.flatMap((f) => f.cases);
+  assert(all.some((c) => c.convention.epsilonPlacement === "outside"));
+  assert(all.some((c) => c.convention.emptyBatch === "error" && c.steps.some((s) => s.inputs.x.data.length === 0)));
+});

@@ -20,6 +20,7 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "tfjs", run: () => generateTfjs(root) }, // after pytorch: its porting cases reuse PyTorch inputs
   { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
   { dir: "onnx-testdata", run: () => Promise.resolve(generateOnnxTestdata(root)) },
+  { dir: "composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_composed.py"]) },
 ];
 
 async function subprocess(bin: string, args: string[]): Promise<void> {
