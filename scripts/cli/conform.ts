@@ -215,7 +215,10 @@ async function implementation(
   if (!["reference", "onnxruntime", "tfjs"].includes(peer)) {
     throw usage(`conform: unknown peer ${JSON.stringify(peer)}; known: reference, onnxruntime, tfjs, pytorch, naive.`);
   }
-  const peers = await import("../peers/inprocess.ts"); // loads npm packages only here, never for --exec
+  // A specifier Deno cannot see before the run, so that the npm packages of the in-process peers (onnxruntime-node,
+  // TF.js: some 600 MB in node_modules/) are installed only when one of them is asked for, never for --exec.
+  const inprocess = "../peers/inprocess.ts";
+  const peers: typeof import("../peers/inprocess.ts") = await import(inprocess);
   const impl = {
     reference: peers.referenceImplementation,
     onnxruntime: peers.onnxruntimeImplementation,
