@@ -32,7 +32,10 @@ Deno.test("conform: usage mistakes exit 2 with a message naming the flag and the
     const [args, says] of [
       [["--bogus"], "Unknown option '--bogus'"],
       [["--dtype", "float8"], "--dtype float8 matches no case. The dtypes in these fixtures are: bfloat16, float16"],
-      [["--source", "pytorh"], "--source pytorh matches no case. The sources in these fixtures are: composed, onnx-testdata"],
+      [
+        ["--source", "pytorh"],
+        "--source pytorh matches no case. The sources in these fixtures are: composed, onnx-testdata",
+      ],
       [["--feature", "edgecase"], "--feature edgecase matches no case. The features in these fixtures are: backward"],
       [["--source", "pytorch", "--dtype", "bfloat16", "--name", "^onnx"], "the selection --source --dtype --name"],
       [["--name", "("], "is not a regular expression"],

@@ -26,8 +26,16 @@ async function importMod(tsType: string, allowImport: boolean) {
   const server = serve(tsType);
   try {
     const host = `127.0.0.1:${server.addr.port}`;
-    const program = `import { tensor } from "http://${host}/mod.ts"; console.log(tensor("float32", [1, 1], [0.5]).data[0]);`;
-    const args = ["run", "--no-config", "--no-lock", "--reload", ...(allowImport ? [`--allow-import=${host}`] : []), "-"];
+    const program =
+      `import { tensor } from "http://${host}/mod.ts"; console.log(tensor("float32", [1, 1], [0.5]).data[0]);`;
+    const args = [
+      "run",
+      "--no-config",
+      "--no-lock",
+      "--reload",
+      ...(allowImport ? [`--allow-import=${host}`] : []),
+      "-",
+    ];
     return await runDeno(args, { stdin: program });
   } finally {
     await server.shutdown();
