@@ -3,9 +3,11 @@
  * to judge, a defect case answered badly; and what the summary says about what it did not check or measure.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { CONFIG_KEYS } from "../src/fixture.ts";
 import {
   type Adapter,
   describeFailure,
+  fingerprint,
   formatSummary,
   type Implementation,
   judgedExpectation,
@@ -13,6 +15,7 @@ import {
   referenceAdapter,
   runSuite,
   type StepOutputs,
+  type StepRequest,
   toJSON,
 } from "../mod.ts";
 
@@ -148,4 +151,22 @@ Deno.test("the composed cases bite: epsilon inside fails the outside cases, acce
   const all = files.flatMap((f) => f.cases);
   assert(all.some((c) => c.convention.epsilonPlacement === "outside"));
   assert(all.some((c) => c.convention.emptyBatch === "error" && c.steps.some((s) => s.inputs.x.data.length === 0)));
+});
+
+Deno.test("fingerprint() sends a complete convention or none (its options in defaultsExcept): the types tell the truth", async () => {
+  const seen: StepRequest[] = [];
+  await fingerprint({
+    name: "recorder",
+    adapter: (req) => {
+      seen.push(req);
+      return referenceAdapter(req);
+    },
+  });
+  assert(seen.length > 5);
+  const keys = Object.keys(CONFIG_KEYS).sort().join();
+  for (const req of seen) {
+    if (req.convention) assertEquals(Object.keys(req.convention).sort().join(), keys);
+  }
+  // The momentum probe asks for the implementation's defaults with one option set, and says so in its own field.
+  assert(seen.some((r) => r.convention === undefined && r.defaultsExcept?.momentum === 0.3));
 });
