@@ -88,6 +88,15 @@ Deno.test("conform: a run in which every case was skipped checked nothing and ex
   assertStringIncludes(r.out, "0 passed, 0 failed, 4 skipped");
 });
 
+/** Waits (up to 20 s, on a loaded machine) for the hostile peer's children to start writing their heartbeat. */
+async function started(file: string): Promise<boolean> {
+  for (let waited = 0; waited < 20_000; waited += 100) {
+    if ((await Deno.stat(file)).size > 0) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
 /** Dots appended by the hostile peer's children every 50 ms, until they die. */
 async function stillBeating(file: string): Promise<boolean> {
   const before = (await Deno.stat(file)).size;
@@ -98,9 +107,9 @@ async function stillBeating(file: string): Promise<boolean> {
 Deno.test("conform: a program that never says hello exits 3, and what it forked dies with it", async () => {
   const beat = await Deno.makeTempFile({ dir: testdata, suffix: ".beat" });
   try {
-    const r = await conform("--exec", `node ${hostile} fork-silent ${beat}`, "--timeout", "1");
+    const r = await conform("--exec", `node ${hostile} fork-silent ${beat}`, "--timeout", "4");
     assertEquals(r.code, 3, r.err);
-    assertMatch(r.err, /^conform: the implementation could not be started: no hello: no answer within 1 s \(timeout\)/);
+    assertMatch(r.err, /^conform: the implementation could not be started: no hello: no answer within 4 s \(timeout\)/);
     noStack(r.err);
     assert((await Deno.stat(beat)).size > 0, "the children never ran: the test would prove nothing");
     assert(!(await stillBeating(beat)), "a child of the implementation outlived the run");
@@ -115,7 +124,10 @@ for (const mode of ["fork-hang", "fork-crash"]) {
     const files = await loadAllFixtures();
     const impl = await SubprocessImplementation.start({ command: ["node", hostile, mode, beat], timeoutMs: 1500 });
     try {
-      assert(await stillBeating(beat), "the children are not running: the test would prove nothing");
+      assert(
+        await started(beat) && await stillBeating(beat),
+        "the children are not running: the test would prove nothing",
+      );
       const r = await runSuite(files, impl, { select: { sources: ["onnx-testdata"], name: /example/ } });
       assertEquals(r.cases[0].status, "fail");
       assertStringIncludes(r.cases[0].reason!, mode === "fork-hang" ? "(timeout)" : "the process exited with code 3");
