@@ -204,3 +204,30 @@ Deno.test("conform: every failing output of a case, with its error and budget, i
     await Deno.remove(junit);
   }
 });
+
+Deno.test("conform: interrupted (SIGINT) mid-case, it stops the implementation's whole group and exits 130", async () => {
+  const beat = await Deno.makeTempFile({ dir: testdata, suffix: ".beat" });
+  const child = new Deno.Command("deno", {
+    args: ["run", "--allow-read", "--allow-write", "--allow-run", "scripts/cli/conform.ts", "--quiet"]
+      .concat(["--exec", `node ${hostile} fork-hang ${beat}`, "--source", "onnx-testdata", "--timeout", "60"]),
+    cwd: root,
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  try {
+    assert(
+      await started(beat) && await stillBeating(beat),
+      "the children are not running: the test would prove nothing",
+    );
+    child.kill("SIGINT");
+    const { code } = await child.output();
+    assertEquals(code, 130);
+    assert(!(await stillBeating(beat)), "a child of the implementation outlived the interrupted run");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it has exited */ }
+    await Deno.remove(beat);
+  }
+});

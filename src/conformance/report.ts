@@ -115,7 +115,8 @@ export function formatSummary(report: SuiteReport): string {
     }
   }
   const t = report.totals;
-  out.push("", `${t.pass} passed, ${t.fail + t.xpass} failed, ${t.skip} skipped`);
+  const expected = t.xfail ? `, ${t.xfail} expected failure${t.xfail === 1 ? "" : "s"}` : "";
+  out.push("", `${t.pass} passed, ${t.fail + t.xpass} failed, ${t.skip} skipped${expected}`);
   return out.join("\n");
 }
 
