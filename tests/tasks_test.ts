@@ -31,7 +31,16 @@ Deno.test("each test task grants only what its files need", () => {
     "--allow-env",
     "--allow-sys",
   ]);
-  for (const name of ["test:core", "test:url", "test:frameworks", "test:peers"]) {
+  // The browser tests start Chromium, deno (the runner and conform) and ps (to prove no browser process outlives
+  // a run); they serve and connect on 127.0.0.1 only, and read only $CHROMIUM from the environment.
+  assertEquals(flags("test:browser"), [
+    "--allow-read",
+    "--allow-write",
+    "--allow-run=deno,ps,/usr/lib/chromium/chromium",
+    "--allow-net=127.0.0.1",
+    "--allow-env=CHROMIUM",
+  ]);
+  for (const name of ["test:core", "test:url", "test:frameworks", "test:peers", "test:browser"]) {
     assert(!/--allow-all|-A\b/.test(tasks[name]), name);
   }
 });

@@ -8,6 +8,12 @@
  * @module
  */
 
+/** Flags the suite's pages need: WebGPU (on SwiftShader where there is no GPU) and WebNN's API. */
+export const BROWSER_FLAGS: readonly string[] = [
+  "--enable-unsafe-webgpu",
+  "--enable-features=WebMachineLearningNeuralNetwork",
+];
+
 /** Where Debian and other distributions put the browser binary (the wrapper scripts print shell noise). */
 const CANDIDATES = [
   "/usr/lib/chromium/chromium",
@@ -87,12 +93,12 @@ export class Page {
     await loaded;
   }
 
-  /** A PNG of the page at the given viewport width (full height). */
-  async screenshot(width = 1280): Promise<Uint8Array> {
+  /** A PNG of the page at the given viewport width, as tall as the page up to `maxHeight`. */
+  async screenshot(width = 1280, maxHeight = 4000): Promise<Uint8Array> {
     const height = await this.evaluate<number>("Math.ceil(document.documentElement.scrollHeight)");
     await this.send("Emulation.setDeviceMetricsOverride", {
       width,
-      height: Math.min(height, 4000),
+      height: Math.min(height, maxHeight),
       deviceScaleFactor: 1,
       mobile: false,
     });

@@ -25,7 +25,7 @@
 import { parseArgs } from "node:util";
 import { type ExpectedFailure, formatSummary, type SuiteReport, toJUnit } from "../../mod.ts";
 import { REFERENCE_XFAIL } from "../reference_xfail.ts";
-import { Chromium, chromiumVersion, findChromium } from "./chromium.ts";
+import { BROWSER_FLAGS, Chromium, chromiumVersion, findChromium } from "./chromium.ts";
 import type { PageConfig, PageResult } from "./page.ts";
 import { reviveNumbers } from "./json.ts";
 
@@ -43,12 +43,6 @@ const PEERS: Record<string, { path: string; label: string; xfail?: readonly Expe
   "onnxruntime-web": { path: "scripts/browser/peers/onnxruntime_web.ts", label: "onnxruntime-web WebGPU EP" },
   webnn: { path: "scripts/browser/peers/webnn.ts", label: "WebNN batchNormalization" },
 };
-
-/** Flags the browser needs: WebGPU (SwiftShader where there is no GPU) and WebNN's API. */
-export const BROWSER_FLAGS: readonly string[] = [
-  "--enable-unsafe-webgpu",
-  "--enable-features=WebMachineLearningNeuralNetwork",
-];
 
 class RunError extends Error {}
 
@@ -279,6 +273,9 @@ async function main(): Promise<number> {
       console.log(`${r.implementation}: ${r.unavailable}`);
       failed = true;
       continue;
+    }
+    if (r.environment && r.environment !== result.userAgent) {
+      console.log(`(${r.environment.replace(`${result.userAgent}; `, "")})`);
     }
     console.log(formatSummary(r));
     failed ||= r.totals.fail + r.totals.xpass > 0;

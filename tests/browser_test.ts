@@ -1,0 +1,169 @@
+/**
+ * The browser runner (`deno task browser`) in headless Chromium, the example
+ * WebGPU kernel there (SwiftShader) and under Deno's own WebGPU (`deno task
+ * conform --module`), onnxruntime-web's WebGPU provider, the WebNN probe, and the
+ * HTML report opened in the browser. Where Chromium or a WebGPU adapter is
+ * missing the tests are reported as ignored, with the reason in their names.
+ */
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { BROWSER_FLAGS, Chromium, findChromium, processesWith } from "../scripts/browser/chromium.ts";
+import type { SuiteReport } from "../mod.ts";
+import { runDeno } from "./_deno.ts";
+
+const root = new URL("../", import.meta.url);
+const chromium = findChromium();
+const noBrowser = "missing" in chromium ? `skipped: ${chromium.missing}` : undefined;
+const gpuAdapter = await navigator.gpu?.requestAdapter().catch(() => null);
+const noDenoGpu = gpuAdapter ? undefined : "skipped: Deno's navigator.gpu has no adapter (install mesa-vulkan-drivers)";
+if (noBrowser) console.warn(`browser tests ${noBrowser}`);
+if (noDenoGpu) console.warn(`Deno WebGPU test ${noDenoGpu}`);
+
+const browserTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name: noBrowser ? `${name} (${noBrowser})` : name, ignore: noBrowser !== undefined, fn });
+
+/** `deno task <task> <args>`; also checks that no browser process of ours is left. */
+async function task(name: string, args: string[]) {
+  const r = await runDeno(["task", "-q", name, ...args], { cwd: root });
+  assertEquals(await processesWith("batchnorm-chromium-"), [], `a browser process outlived deno task ${name}`);
+  return r;
+}
+
+const summaryRows = (text: string) =>
+  text.split("\n").filter((l) => /^(source|pytorch|tensorflow-composed|tfjs|onnxruntime|onnx-testdata) /.test(l));
+
+browserTest("the browser runner prints conform's summary for the reference and exits 0", async () => {
+  const browser = await task("browser", ["--source", "onnx-testdata"]);
+  assertEquals(browser.code, 0, browser.stderr);
+  const conform = await task("conform", ["--source", "onnx-testdata"]);
+  assertEquals(conform.code, 0, conform.stderr);
+  assertEquals(summaryRows(browser.stdout), summaryRows(conform.stdout));
+  assertMatch(browser.stdout, /\n4 passed, 0 failed, 0 skipped\n/);
+  assertMatch(browser.stdout, /^Chromium \d+/);
+});
+
+browserTest("a wrong implementation module fails in the browser with exit 1", async () => {
+  const r = await task("browser", ["--module", "tests/testdata/browser/wrong_impl.ts", "--source", "onnx-testdata"]);
+  assertEquals(r.code, 1, r.stdout + r.stderr);
+  assertMatch(r.stdout, /wrong on purpose \(y = x\)/);
+  assertMatch(r.stdout, /\n0 passed, 2 failed, 2 skipped\n/);
+});
+
+browserTest("a module that cannot start exits 1 with its message; a hang ends at --timeout with exit 2", async () => {
+  const r = await task("browser", ["--module", "tests/testdata/browser/throws_impl.ts", "--source", "onnx-testdata"]);
+  assertEquals(r.code, 1, r.stdout + r.stderr);
+  assertMatch(r.stdout, /unavailable: no accelerator here \(on purpose\)/);
+  const hang = await task("browser", [
+    "--module",
+    "tests/testdata/browser/hangs_impl.ts",
+    "--source",
+    "onnx-testdata",
+    "--timeout",
+    "8",
+  ]);
+  assertEquals(hang.code, 2, hang.stdout + hang.stderr);
+  assertMatch(hang.stderr, /timed out after 8 s/);
+  const missing = await task("browser", ["--module", "tests/testdata/browser/nope.ts"]);
+  assertEquals(missing.code, 2);
+  assertMatch(missing.stderr, /implementation module tests\/testdata\/browser\/nope\.ts not found/);
+});
+
+browserTest(
+  "matrix: WebGPU example kernel (SwiftShader), onnxruntime-web WebGPU, WebNN probe; HTML report",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "batchnorm-browser-test-" });
+    try {
+      const r = await task("browser", ["--matrix", "--json", `${dir}/m.json`, "--html", `${dir}/m.html`]);
+      assertEquals(r.code, 0, r.stdout + r.stderr);
+      const reports: (SuiteReport & { unavailable?: string; environment?: string })[] = JSON.parse(
+        await Deno.readTextFile(`${dir}/m.json`),
+      );
+      assertEquals(reports.length, 4);
+      const [reference, kernel, ort, webnn] = reports;
+      assertEquals(reference.totals.fail + reference.totals.xpass, 0);
+      assert(reference.totals.pass >= 150, JSON.stringify(reference.totals));
+      // The kernel: every case it runs is judged; the only failures are the edge cases recorded in docs/browser.md.
+      assert(kernel.totals.pass >= 90, JSON.stringify(kernel.totals));
+      const failed = kernel.cases.filter((c) => c.status === "fail").map((c) => c.name);
+      assert(failed.every((n) => / edge /.test(n)), failed.join("\n"));
+      assert(!kernel.cases.some((c) => c.reason?.includes("threw")), "the kernel threw");
+      // onnxruntime-web: WebGPU only (no CPU fallback); its training-mode refusal is recorded, training skipped.
+      assertMatch(ort.implementation, /^onnxruntime-web 1\.30\.0 WebGPU EP/);
+      assert(ort.totals.pass > 0 && ort.totals.fail === 0, JSON.stringify(ort.totals));
+      assertMatch(ort.environment ?? "", /training mode: (refused: .*trainingMode is not supported|accepted)/);
+      // WebNN: the browser's own words when it has no backend, judged cases when it has one.
+      assert(
+        webnn.unavailable?.startsWith("unavailable: ") || webnn.cases.length > 0,
+        JSON.stringify(webnn).slice(0, 300),
+      );
+      // The report, opened in the browser.
+      if ("missing" in chromium) return;
+      const browser = await Chromium.launch({ path: chromium.path, flags: BROWSER_FLAGS });
+      try {
+        const page = await browser.newPage();
+        await page.goto(new URL(`file://${dir}/m.html`).href);
+        const seen = await page.evaluate<
+          { matrixRows: number; cases: number; strips: number; hists: number; unavailable: string; title: string }
+        >(`({
+        matrixRows: document.querySelectorAll("svg.matrix > rect, svg.matrix > text").length,
+        cases: document.querySelectorAll("tr.case").length,
+        strips: document.querySelectorAll("svg.strip").length,
+        hists: document.querySelectorAll("svg.hist").length,
+        unavailable: document.querySelector(".unavailable")?.textContent ?? "",
+        title: document.title,
+      })`);
+        const total = reports.reduce((n, x) => n + x.cases.length, 0);
+        assertEquals(seen.cases, total);
+        assert(seen.strips > 100 && seen.hists === seen.strips, JSON.stringify(seen));
+        assert(seen.matrixRows > 4 * 5, JSON.stringify(seen));
+        assertEquals(seen.unavailable, webnn.unavailable ?? "");
+        assertEquals(seen.title, "BatchNorm conformance report (browser)");
+        const png = await page.screenshot(1280, 1000);
+        assertEquals([...png.slice(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+        assert(png.length > 20_000, `screenshot of ${png.length} bytes`);
+      } finally {
+        await browser.close();
+      }
+      assertEquals(await processesWith(browser.profile), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test({
+  name: "conform --html writes the report with pictures",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "batchnorm-html-test-" });
+    try {
+      const r = await task("conform", ["--source", "onnx-testdata", "--html", `${dir}/r.html`]);
+      assertEquals(r.code, 0, r.stderr);
+      const html = await Deno.readTextFile(`${dir}/r.html`);
+      assertEquals(html.match(/<tr class="case /g)?.length, 4);
+      assertEquals(html.match(/<svg class="strip"/g)?.length, 4);
+      assertEquals(html.match(/<svg class="matrix"/g)?.length, 1);
+      assert(!(await Array.fromAsync(Deno.readDir(dir))).some((e) => e.name.endsWith(".partial")));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: noDenoGpu
+    ? `conform --module judges the WebGPU example kernel under Deno's WebGPU (${noDenoGpu})`
+    : "conform --module judges the WebGPU example kernel under Deno's WebGPU",
+  ignore: noDenoGpu !== undefined,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "batchnorm-webgpu-test-" });
+    try {
+      const r = await task("conform", ["--module", "examples/webgpu/batch_norm_webgpu.ts", "--json", `${dir}/k.json`]);
+      const report: SuiteReport = JSON.parse(await Deno.readTextFile(`${dir}/k.json`));
+      assertEquals(r.code, report.totals.fail + report.totals.xpass > 0 ? 1 : 0);
+      assert(report.totals.pass >= 90, JSON.stringify(report.totals));
+      const failed = report.cases.filter((c) => c.status === "fail").map((c) => c.name);
+      assert(failed.every((n) => / edge /.test(n)), failed.join("\n"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
