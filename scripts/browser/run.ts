@@ -156,6 +156,7 @@ async function main(): Promise<number> {
     ...modules.map((m) => ({ spec: m, label: m, xfail: xfail ?? [] })),
   ];
   if (values.junit && entries.length !== 1) throw new RunError("--junit takes exactly one implementation");
+  if (peers.includes("onnxruntime-web")) await ensureOnnxruntimeWeb();
 
   // Build.
   const dir = await Deno.makeTempDir({ prefix: "batchnorm-browser-" });
@@ -258,7 +259,7 @@ async function main(): Promise<number> {
     result = await Promise.race([outcome, deadline]);
     if (values.screenshot) {
       await page.goto(`${url}report.html`);
-      await writeAtomic(values.screenshot, await page.screenshot());
+      await writeAtomic(values.screenshot, await page.screenshot(1280, 1600));
     }
   }
   if (!values.quiet && Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
@@ -286,6 +287,23 @@ async function main(): Promise<number> {
   if (values.junit && single) await writeAtomic(values.junit, toJUnit(single as SuiteReport));
   if (values.html) await writeAtomic(values.html, result.html);
   return failed && !values.matrix ? 1 : 0;
+}
+
+/** onnxruntime-web's files are served from node_modules; install them from deno.json and the lock when absent. */
+async function ensureOnnxruntimeWeb() {
+  try {
+    await Deno.stat(`${rootPath}node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs`);
+  } catch {
+    progressLine("installing onnxruntime-web (deno install, as pinned in deno.json and deno.lock)…");
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["install", "--frozen"],
+      cwd: rootPath,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    if (!r.success) throw new RunError(`deno install failed: ${new TextDecoder().decode(r.stderr)}`);
+  }
 }
 
 /** Writes beside the target and renames into place: nothing half-written is left. */
