@@ -24,7 +24,7 @@
 
 import { parseArgs } from "node:util";
 import { type ExpectedFailure, formatSummary, type SuiteReport, toJUnit } from "../../mod.ts";
-import { REFERENCE_XFAIL } from "../reference_xfail.ts";
+import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { BROWSER_FLAGS, Chromium, chromiumVersion, findChromium } from "./chromium.ts";
 import type { PageConfig, PageResult } from "./page.ts";
 import { reviveNumbers } from "./json.ts";
