@@ -67,6 +67,31 @@ browserTest("a module that cannot start exits 1 with its message; a hang ends at
   assertMatch(missing.stderr, /implementation module tests\/testdata\/browser\/nope\.ts not found/);
 });
 
+browserTest("Ctrl-C (SIGINT) mid-run ends the browser and the server: exit 130, no process left", async () => {
+  const browserTask = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks.browser as string;
+  const args = [
+    ...browserTask.split(" ").slice(1),
+    "--module",
+    "tests/testdata/browser/hangs_impl.ts",
+    "--timeout",
+    "60",
+  ];
+  const child = new Deno.Command("deno", { args, cwd: root, stdout: "null", stderr: "piped" }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let started = false;
+  for (let i = 0; i < 300 && !started; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    started = (await processesWith("batchnorm-chromium-")).length > 0;
+  }
+  assert(started, "the browser never started");
+  await new Promise((r) => setTimeout(r, 1000)); // let the page load and hang in the adapter
+  child.kill("SIGINT");
+  const status = await child.status;
+  assertEquals(status.code, 130, await stderr);
+  assertMatch(await stderr, /SIGINT: stopping the browser and the server/);
+  assertEquals(await processesWith("batchnorm-chromium-"), []);
+});
+
 browserTest(
   "matrix: WebGPU example kernel (SwiftShader), onnxruntime-web WebGPU, WebNN probe; HTML report",
   async () => {

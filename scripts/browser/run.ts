@@ -72,20 +72,25 @@ const deadlineMs = (values.timeout ? Number(values.timeout) : 600) * 1000;
 if (!(deadlineMs > 0)) throw new RunError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
 
 const cleanups: (() => Promise<void> | void)[] = [];
-let cleaned = false;
-async function cleanup() {
-  if (cleaned) return;
-  cleaned = true;
-  for (const f of cleanups.reverse()) {
-    try {
-      await f();
-    } catch (e) {
-      console.error(`cleanup: ${(e as Error).message}`);
+let cleaning: Promise<void> | undefined;
+/** Runs every cleanup once, in reverse order; every caller waits for the same run to finish. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const f of cleanups.reverse()) {
+      try {
+        await f();
+      } catch (e) {
+        console.error(`cleanup: ${(e as Error).message}`);
+      }
     }
-  }
+  })();
+  return cleaning;
 }
+let interrupted: string | undefined;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
+    if (interrupted) return;
+    interrupted = signal;
     console.error(`\n${signal}: stopping the browser and the server`);
     await cleanup();
     Deno.exit(130);
@@ -318,8 +323,9 @@ let code: number;
 try {
   code = await main();
 } catch (e) {
-  console.error(`\nerror: ${e instanceof RunError ? e.message : (e as Error).stack ?? e}`);
+  // After a signal, what fails is the run being torn down: not an error of its own.
+  if (!interrupted) console.error(`\nerror: ${e instanceof RunError ? e.message : (e as Error).stack ?? e}`);
   code = 2;
 }
 await cleanup();
-Deno.exit(code);
+Deno.exit(interrupted ? 130 : code);
