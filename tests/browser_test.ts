@@ -21,10 +21,16 @@ if (noDenoGpu) console.warn(`Deno WebGPU test ${noDenoGpu}`);
 const browserTest = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name: noBrowser ? `${name} (${noBrowser})` : name, ignore: noBrowser !== undefined, fn });
 
-/** `deno task <task> <args>`; also checks that no browser process of ours is left. */
+/** The runner's temporary directories (build, browser profile) present in /tmp. */
+const tempDirs = () =>
+  [...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) => /^batchnorm-(browser|chromium)-/.test(n));
+
+/** `deno task <task> <args>`; also checks that no browser process of ours and no temporary directory is left. */
 async function task(name: string, args: string[]) {
+  const before = new Set(tempDirs());
   const r = await runDeno(["task", "-q", name, ...args], { cwd: root });
   assertEquals(await processesWith("batchnorm-chromium-"), [], `a browser process outlived deno task ${name}`);
+  assertEquals(tempDirs().filter((d) => !before.has(d)), [], `deno task ${name} left temporary directories`);
   return r;
 }
 
@@ -68,6 +74,7 @@ browserTest("a module that cannot start exits 1 with its message; a hang ends at
 });
 
 browserTest("Ctrl-C (SIGINT) mid-run ends the browser and the server: exit 130, no process left", async () => {
+  const before = new Set(tempDirs());
   const browserTask = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks.browser as string;
   const args = [
     ...browserTask.split(" ").slice(1),
@@ -90,6 +97,7 @@ browserTest("Ctrl-C (SIGINT) mid-run ends the browser and the server: exit 130, 
   assertEquals(status.code, 130, await stderr);
   assertMatch(await stderr, /SIGINT: stopping the browser and the server/);
   assertEquals(await processesWith("batchnorm-chromium-"), []);
+  assertEquals(tempDirs().filter((d) => !before.has(d)), [], "temporary directories left after SIGINT");
 });
 
 browserTest(

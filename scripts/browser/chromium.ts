@@ -284,6 +284,15 @@ export class Chromium {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    await Deno.remove(this.profile, { recursive: true }).catch(() => {});
+    // A helper may still be writing into the profile as it exits: retry briefly.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        await Deno.remove(this.profile, { recursive: true });
+        break;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 }
