@@ -149,7 +149,7 @@ export const adapter: Adapter = async (req: StepRequest): Promise<StepOutputs> =
     beta: upload(per(req.state.beta, 0)),
     runningMean: upload(per(req.state.running_mean, 0)),
     runningVar: upload(per(req.state.running_var, 1)),
-    stats: device.createBuffer({ size: Math.max(16, 12 * channels), usage: GPUBufferUsage.STORAGE }),
+    stats: device.createBuffer({ size: Math.max(16, 16 * channels), usage: GPUBufferUsage.STORAGE }),
     statOut: output(5 * channels),
     y: output(total),
   };

@@ -8,7 +8,8 @@
  *   statistics): a two-pass mean and biased variance over the channel's n
  *   elements, each thread summing a strided slice with a compensated (Neumaier)
  *   sum, then a compensated tree over the workgroup; the mean is kept as a
- *   float32 pair (value and rounding error) for the second pass and for y; then the inverse standard deviation and,
+ *   float32 pair (value and rounding error) for the second pass and for y; a
+ *   channel whose largest |x| exceeds 2^60 is summed scaled by a power of two; then the inverse standard deviation and,
  *   when asked, the running-statistic update. Inference with running statistics:
  *   mean and inverse standard deviation from them.
  * - `normalize`: one thread per element, `y = (x - mean) * (invstd * gamma) + beta`.
@@ -68,7 +69,8 @@ ${PARAMS}
 @group(0) @binding(3) var<storage, read> beta: array<T>;
 @group(0) @binding(4) var<storage, read> running_mean: array<T>;
 @group(0) @binding(5) var<storage, read> running_var: array<T>;
-// Per channel (3 rows of C): mean, invstd and the mean's low part in float32, for the normalize pass.
+// Per channel (4 rows of C), for the normalize pass: mean, invstd, the mean's low part, and the power of
+// two sc the channel was scaled by (mean, its low part and 1/invstd are those of x · sc).
 @group(0) @binding(6) var<storage, read_write> stats_f32: array<f32>;
 // Per channel, 5 rows of C: batch_mean, batch_var, saved_invstd, running_mean, running_var.
 @group(0) @binding(7) var<storage, read_write> stat_out: array<T>;
@@ -117,10 +119,25 @@ fn reduce(lid: u32, s: f32, comp: f32) -> vec2<f32> {
   return vec2<f32>(t, (h - t) + l);
 }
 
-fn inv_std(v: f32) -> f32 {
+// The inverse standard deviation of values scaled by sc (a power of two): of v = var · sc², with
+// epsilon scaled alike, so the result is invstd / sc.
+fn inv_std(v: f32, sc: f32) -> f32 {
   if ((p.flags & 4u) != 0u && v == 0.0 && p.eps == 0.0) { return 0.0; }
-  if ((p.flags & 2u) != 0u) { return 1.0 / (sqrt(v) + p.eps); }
-  return 1.0 / sqrt(v + p.eps);
+  if ((p.flags & 2u) != 0u) { return 1.0 / (sqrt(v) + p.eps * sc); }
+  return 1.0 / sqrt(v + p.eps * sc * sc);
+}
+
+// The largest value over the workgroup.
+fn reduce_max(lid: u32, v: f32) -> f32 {
+  hi[lid] = v;
+  workgroupBarrier();
+  for (var half = WG / 2u; half > 0u; half = half / 2u) {
+    if (lid < half) { hi[lid] = max(hi[lid], hi[lid + half]); }
+    workgroupBarrier();
+  }
+  let m = hi[0];
+  workgroupBarrier();
+  return m;
 }
 
 @compute @workgroup_size(${WORKGROUP})
@@ -130,8 +147,9 @@ fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
   if ((p.flags & 1u) == 0u) {
     if (lid == 0u) {
       stats_f32[c] = f32(running_mean[c]);
-      stats_f32[C + c] = inv_std(f32(running_var[c]));
+      stats_f32[C + c] = inv_std(f32(running_var[c]), 1.0);
       stats_f32[2u * C + c] = 0.0;
+      stats_f32[3u * C + c] = 1.0;
     }
     return;
   }
@@ -139,13 +157,21 @@ fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
   var mean: f32;
   var mean_lo = 0.0;
   var variance: f32;
+  var sc = 1.0;
   if ((p.flags & 32u) != 0u) {
     mean = bitcast<f32>(p.empty_bits);
     variance = mean;
   } else {
+    // Values beyond 2^60 would overflow the sums of x or of (x - mean)²: such a channel is summed
+    // scaled by a power of two (exact), so that its largest |x| lies in [128, 256). Not into [0.5, 1):
+    // that factor, 2^-128 for x near float32's largest value, is subnormal, and SwiftShader flushes it to 0.
+    var m = 0.0;
+    for (var i = lid; i < n; i += WG) { m = max(m, abs(at(i, c))); }
+    let peak = reduce_max(lid, m);
+    if (peak > 1.152921504606846976e18 && peak <= 3.4028234663852886e38) { sc = ldexp(1.0, 8 - frexp(peak).exp); }
     var s = 0.0;
     var comp = 0.0;
-    for (var i = lid; i < n; i += WG) { add2(&s, &comp, at(i, c)); }
+    for (var i = lid; i < n; i += WG) { add2(&s, &comp, at(i, c) * sc); }
     // The mean as a pair mean + mean_lo (the float32 mean's own rounding error), so that x - mean
     // stays accurate when the spread is tiny against the mean.
     let total = reduce(lid, s, comp);
@@ -157,17 +183,22 @@ fn stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     s = 0.0;
     comp = 0.0;
     for (var i = lid; i < n; i += WG) {
-      let d = (at(i, c) - mean) - mean_lo;
+      let d = (at(i, c) * sc - mean) - mean_lo;
       add2(&s, &comp, d * d);
     }
     let sq = reduce(lid, s, comp);
     variance = (sq.x + sq.y) / nf;
   }
   if (lid != 0u) { return; }
-  let invstd = inv_std(variance);
+  // Scaled: mean, mean_lo and variance are of x · sc; invstd_s = invstd / sc.
+  let invstd_s = inv_std(variance, sc);
   stats_f32[c] = mean;
+  stats_f32[C + c] = invstd_s;
   stats_f32[2u * C + c] = mean_lo;
-  stats_f32[C + c] = invstd;
+  stats_f32[3u * C + c] = sc;
+  mean = mean / sc;
+  variance = variance / sc / sc;
+  let invstd = invstd_s * sc;
   stat_out[c] = T(mean);
   stat_out[C + c] = T(variance);
   stat_out[2u * C + c] = T(invstd);
@@ -189,7 +220,8 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       scale = scale * f32(gamma[c]);
       shift = f32(beta[c]);
     }
-    y[i] = T(fma((f32(x[i]) - stats_f32[c]) - stats_f32[2u * p.channels + c], scale, shift));
+    let d = (f32(x[i]) * stats_f32[3u * p.channels + c] - stats_f32[c]) - stats_f32[2u * p.channels + c];
+    y[i] = T(fma(d, scale, shift));
   }
 }
 `;
