@@ -280,7 +280,9 @@ export function matrixSvg(runs: readonly HtmlRun[]): string {
       parts.push(
         `<rect x="${x}" y="${y + 2}" width="${cw - 2}" height="${ch - 4}" rx="3" fill="${colour}"/>`,
         `<text x="${x + cw / 2}" y="${y + 17}" font-size="11" text-anchor="middle">${esc(text)}</text>`,
-        `<text x="${x + cw / 2}" y="${y + 31}" font-size="10" text-anchor="middle">worst ${fmtShare(worst)}</text>`,
+        text === "skipped" || text === "no cases"
+          ? ""
+          : `<text x="${x + cw / 2}" y="${y + 31}" font-size="10" text-anchor="middle">worst ${fmtShare(worst)}</text>`,
       );
     });
   });
@@ -354,7 +356,7 @@ td.name{max-width:460px;font-family:ui-monospace,monospace;font-size:11px}.reaso
 summary{font-weight:bold;cursor:pointer;margin-top:8px}
 </style></head><body>
 <h1>${esc(title)}</h1>
-<p>Worst error of each case as a share of its budget (1 = at the limit; the budgets are the suite's tolerance policy, see src/tolerance.ts). Heat strip: per-element error over the tensor, as a share of the budget (max per cell).
+<p>Worst error of each case as a share of its budget (1 = at the limit; the budgets are the suite's tolerance policy, see src/conformance/tolerance.ts). Heat strip: per-element error over the tensor, as a share of the budget (max per cell).
 <span class="legend"><span style="background:${shareColour(0)}"></span>0<span style="background:${
     shareColour(0.5)
   }"></span>0.5<span style="background:${shareColour(1)}"></span>1<span style="background:${
