@@ -7,7 +7,8 @@
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { BROWSER_FLAGS, Chromium, findChromium, processesWith } from "../scripts/browser/chromium.ts";
-import type { SuiteReport } from "../mod.ts";
+import { loadAllFixtures, referenceAdapter, runSuite, type StepOutputs, type SuiteReport } from "../mod.ts";
+import { detailKey, recordDetails, renderHtmlReport } from "../scripts/reports/html_report.ts";
 import { runDeno } from "./_deno.ts";
 
 const root = new URL("../", import.meta.url);
@@ -199,4 +200,47 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("the report's pictures measure what the judge measures: per-element maxima equal each case's worst share", async () => {
+  const files = await loadAllFixtures();
+  // One implementation one step at a time, one whole case at a time, and one slightly wrong.
+  const off: typeof referenceAdapter = (r) => {
+    const out = referenceAdapter(r);
+    if (!out.outputs?.y || r.dtype !== "float32") return out;
+    const y = Array.from(out.outputs.y.data, (v, i) => i === 1 ? v * (1 + 2 ** -18) : v);
+    return { ...out, outputs: { ...out.outputs, y: { shape: out.outputs.y.shape, data: y } } };
+  };
+  const impls = [
+    { name: "step", adapter: referenceAdapter },
+    {
+      name: "whole",
+      adapter: {
+        wholeCase: (rs: readonly Parameters<typeof referenceAdapter>[0][]) =>
+          Promise.resolve(rs.map(referenceAdapter) as StepOutputs[]),
+      },
+    },
+    { name: "off", adapter: off },
+  ];
+  for (const impl of impls) {
+    const rec = recordDetails(impl, files);
+    const report = await runSuite(files, rec.impl, {
+      select: { sources: ["onnxruntime", "onnx-testdata"] },
+      onCase: rec.onCase,
+    });
+    let compared = 0;
+    for (const c of report.cases) {
+      if (c.worstShare === undefined || c.status === "skip") continue;
+      const d = rec.details.get(detailKey(c.file, c.name));
+      assert(d, `${impl.name}: no detail for ${c.name}`);
+      const share = Math.max(0, ...d!.outputs.map((o) => Math.max(0, ...o.ulps.map((e) => e / o.tolerance))));
+      if (c.reason?.includes("framework defect")) continue; // judged against the defective output, not the twin
+      assertEquals(share, c.worstShare, `${impl.name}: ${c.name}`);
+      compared++;
+    }
+    assert(compared > 30, `${impl.name}: only ${compared} cases compared`);
+    if (impl.name === "off") assert(report.totals.fail > 0, "the slightly wrong implementation passed everything");
+    const html = renderHtmlReport([{ report, details: rec.details }]);
+    assertEquals(html.match(/<tr class="case /g)?.length, report.cases.length);
+  }
 });
