@@ -106,7 +106,15 @@ browserTest(
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "batchnorm-browser-test-" });
     try {
-      const r = await task("browser", ["--matrix", "--json", `${dir}/m.json`, "--html", `${dir}/m.html`]);
+      const r = await task("browser", [
+        "--matrix",
+        "--json",
+        `${dir}/m.json`,
+        "--html",
+        `${dir}/m.html`,
+        "--markdown",
+        `${dir}/m.md`,
+      ]);
       assertEquals(r.code, 0, r.stdout + r.stderr);
       const reports: (SuiteReport & { unavailable?: string; environment?: string })[] = JSON.parse(
         await Deno.readTextFile(`${dir}/m.json`),
@@ -129,6 +137,11 @@ browserTest(
         webnn.unavailable?.startsWith("unavailable: ") || webnn.cases.length > 0,
         JSON.stringify(webnn).slice(0, 300),
       );
+      // The matrix rows as markdown: one per run, in docs/matrix.md's cell format.
+      const md = (await Deno.readTextFile(`${dir}/m.md`)).trimEnd().split("\n");
+      assertEquals(md.length, 2 + 4);
+      assertMatch(md[2], /^\| reference \(this suite\), in the browser, Chromium \d+.* \| 59 pass; worst /);
+      assert(md[5].includes(webnn.unavailable ?? "pass"), md[5]);
       // The report, opened in the browser.
       if ("missing" in chromium) return;
       const browser = await Chromium.launch({ path: chromium.path, flags: BROWSER_FLAGS });

@@ -14,7 +14,8 @@
  * onnxruntime-web, webnn. `--matrix` runs all four peers and never gates (exit 0
  * once the report is written). Selection as in conform: --source, --feature,
  * --exclude-feature, --dtype, --name; --xfail FILE. Reports: --json, --junit
- * (one implementation), --html FILE, --screenshot FILE (PNG of the HTML report).
+ * (one implementation), --html FILE, --screenshot FILE (PNG of the HTML report),
+ * --markdown FILE (the runs as rows of the conformance matrix, docs/matrix.md's format).
  * `--serve` prints the page's URL for a browser of your own instead of starting
  * one. `--timeout SECONDS` bounds the whole run (default 600); the server,
  * the browser and every temporary file end with the run, on error and on Ctrl-C too.
@@ -28,6 +29,7 @@ import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { BROWSER_FLAGS, Chromium, chromiumVersion, findChromium } from "./chromium.ts";
 import type { PageConfig, PageResult } from "./page.ts";
 import { reviveNumbers } from "./json.ts";
+import { matrixMarkdown } from "./matrix_markdown.ts";
 
 const root = new URL("../../", import.meta.url);
 const rootPath = decodeURIComponent(root.pathname);
@@ -62,6 +64,7 @@ const { values } = parseArgs({
     junit: { type: "string" },
     html: { type: "string" },
     screenshot: { type: "string" },
+    markdown: { type: "string" },
     serve: { type: "boolean" },
     timeout: { type: "string" },
     quiet: { type: "boolean" },
@@ -291,6 +294,15 @@ async function main(): Promise<number> {
   if (values.json) await writeAtomic(values.json, JSON.stringify(single ?? result.reports, null, 2) + "\n");
   if (values.junit && single) await writeAtomic(values.junit, toJUnit(single as SuiteReport));
   if (values.html) await writeAtomic(values.html, result.html);
+  if (values.markdown) {
+    const where = `${browserVersion}`;
+    const rows = result.reports.map((r) => ({
+      label: `${r.implementation}, ${where}`,
+      report: r,
+      unavailable: r.unavailable,
+    }));
+    await writeAtomic(values.markdown, matrixMarkdown(rows) + "\n");
+  }
   return failed && !values.matrix ? 1 : 0;
 }
 
