@@ -195,6 +195,16 @@ Deno.test({
   },
 });
 
+Deno.test("conform --module: a module that cannot start, or exports no adapter, exits 1 and says why", async () => {
+  const r = await task("conform", ["--module", "tests/testdata/browser/throws_impl.ts"]);
+  assertEquals(r.code, 1, r.stderr);
+  assertMatch(r.stdout, /throws_impl\.ts: unavailable: .*no accelerator here \(on purpose\)/);
+  const none = await task("conform", ["--module", "tests/testdata/browser/../../_deno.ts"]);
+  assertEquals(none.code, 1, none.stderr);
+  assertMatch(none.stdout, /exports no "adapter" \(a function of one step, or \{ wholeCase \}\); its exports: runDeno/);
+  assert(!/\n\s+at /.test(none.stdout + none.stderr), "a stack trace was printed");
+});
+
 Deno.test({
   name: noDenoGpu
     ? `conform --module judges the WebGPU example kernel under Deno's WebGPU (${noDenoGpu})`
