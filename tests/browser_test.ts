@@ -132,6 +132,7 @@ browserTest(
       assertMatch(ort.implementation, /^onnxruntime-web 1\.30\.0 WebGPU EP/);
       assert(ort.totals.pass > 0 && ort.totals.fail === 0, JSON.stringify(ort.totals));
       assertMatch(ort.environment ?? "", /training mode: (refused: .*trainingMode is not supported|accepted)/);
+      assertMatch(ort.environment ?? "", /CPU fallback off/);
       // WebNN: the browser's own words when it has no backend, judged cases when it has one.
       assert(
         webnn.unavailable?.startsWith("unavailable: ") || webnn.cases.length > 0,

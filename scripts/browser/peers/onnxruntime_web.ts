@@ -37,9 +37,13 @@ const SESSION_OPTIONS = {
   extra: { session: { disable_cpu_ep_fallback: "1" } },
 };
 
-type Data = Float32Array | Float16Array;
+type Data = Float32Array | Float16Array | Float64Array;
 const typed = (dtype: string, values: ArrayLike<number>): Data =>
-  dtype === "float16" ? Float16Array.from(values) : Float32Array.from(values);
+  dtype === "float16"
+    ? Float16Array.from(values)
+    : dtype === "float64"
+    ? Float64Array.from(values)
+    : Float32Array.from(values);
 
 async function run(spec: OnnxBatchNormSpec, feeds: Record<string, ArrayLike<number>>, outputs: string[]) {
   const session = await ort.InferenceSession.create(buildBatchNormModel(spec), SESSION_OPTIONS);
@@ -70,6 +74,22 @@ try {
   trainingRefusal = (e as Error).message ?? String(e);
 }
 
+// The premise of this peer: no CPU fallback. A float64 BatchNormalization has no WebGPU kernel, so the
+// provider must refuse it; if it ran, the numbers judged could come from the CPU provider.
+let float64Refusal: string | undefined;
+try {
+  await run(
+    { opset: 15, dtype: "float64", shape: [2, 3], training: false },
+    { X: [1, 2, 3, 4, 5, 6], scale: [1, 1, 1], B: [0, 0, 0], input_mean: [0, 0, 0], input_var: [1, 1, 1] },
+    ["Y"],
+  );
+} catch (e) {
+  float64Refusal = (e as Error).message ?? String(e);
+}
+if (!float64Refusal) {
+  throw new Error("a float64 session ran although no WebGPU kernel exists for it: CPU fallback is not disabled");
+}
+
 /** Name in reports. */
 export const name = `onnxruntime-web ${ort.env.versions?.web ?? "?"} WebGPU EP (opset 15, no CPU fallback)`;
 
@@ -78,7 +98,7 @@ export const environment = `${navigator.userAgent}; adapter ${
   gpuAdapter.info?.description || gpuAdapter.info?.vendor || "?"
 }${f16 ? " (shader-f16)" : ""}; training mode: ${
   trainingRefusal ? `refused: ${trainingRefusal.split("\n")[0]}` : "accepted"
-}`;
+}; CPU fallback off (a float64 session, which has no WebGPU kernel, was refused)`;
 
 /** ONNX conventions; inference only when the provider refuses training mode; float32 (float16 with shader-f16). */
 export const supports: Capabilities = {
