@@ -48,31 +48,43 @@ const PEERS: Record<string, { path: string; label: string; xfail?: readonly Expe
 
 class RunError extends Error {}
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    module: { type: "string", multiple: true },
-    peer: { type: "string", multiple: true },
-    matrix: { type: "boolean" },
-    source: { type: "string", multiple: true },
-    feature: { type: "string", multiple: true },
-    "exclude-feature": { type: "string", multiple: true },
-    dtype: { type: "string", multiple: true },
-    name: { type: "string" },
-    xfail: { type: "string" },
-    json: { type: "string" },
-    junit: { type: "string" },
-    html: { type: "string" },
-    screenshot: { type: "string" },
-    markdown: { type: "string" },
-    serve: { type: "boolean" },
-    timeout: { type: "string" },
-    quiet: { type: "boolean" },
-  },
-});
+/** The options, or a one-line error and exit 2 (no stack trace). */
+function options() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        module: { type: "string", multiple: true },
+        peer: { type: "string", multiple: true },
+        matrix: { type: "boolean" },
+        source: { type: "string", multiple: true },
+        feature: { type: "string", multiple: true },
+        "exclude-feature": { type: "string", multiple: true },
+        dtype: { type: "string", multiple: true },
+        name: { type: "string" },
+        xfail: { type: "string" },
+        json: { type: "string" },
+        junit: { type: "string" },
+        html: { type: "string" },
+        screenshot: { type: "string" },
+        markdown: { type: "string" },
+        serve: { type: "boolean" },
+        timeout: { type: "string" },
+        quiet: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+}
+const { values } = options();
 const list = (v?: string[]) => v?.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
 const deadlineMs = (values.timeout ? Number(values.timeout) : 600) * 1000;
-if (!(deadlineMs > 0)) throw new RunError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
+if (!(deadlineMs > 0)) {
+  console.error(`error: --timeout must be a positive number of seconds, got ${values.timeout}`);
+  Deno.exit(2);
+}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 let cleaning: Promise<void> | undefined;
@@ -156,9 +168,24 @@ async function main(): Promise<number> {
   for (const p of peers) {
     if (!PEERS[p]) throw new RunError(`unknown peer "${p}"; known: ${Object.keys(PEERS).join(", ")}`);
   }
-  const xfail: ExpectedFailure[] | undefined = values.xfail
-    ? JSON.parse(await Deno.readTextFile(values.xfail))
-    : undefined;
+  let xfail: ExpectedFailure[] | undefined;
+  if (values.xfail) {
+    try {
+      xfail = JSON.parse(await Deno.readTextFile(values.xfail));
+    } catch (e) {
+      throw new RunError(`--xfail ${values.xfail}: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(xfail) || !xfail.every((x) => typeof x?.case === "string" && typeof x?.reason === "string")) {
+      throw new RunError(`--xfail ${values.xfail}: expected a JSON list of {"case": ..., "reason": ...}`);
+    }
+  }
+  if (values.name) {
+    try {
+      new RegExp(values.name);
+    } catch (e) {
+      throw new RunError(`--name: ${(e as Error).message}`);
+    }
+  }
   const entries = [
     ...peers.map((p) => ({ spec: PEERS[p].path, label: PEERS[p].label, xfail: xfail ?? PEERS[p].xfail ?? [] })),
     ...modules.map((m) => ({ spec: m, label: m, xfail: xfail ?? [] })),
