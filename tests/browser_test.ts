@@ -196,6 +196,23 @@ Deno.test({
   },
 });
 
+Deno.test("deno task browser: bad options give a one-line error and exit 2", async () => {
+  for (
+    const [args, message] of [
+      [["--bogus"], /Unknown option '--bogus'/],
+      [["--timeout", "x"], /--timeout must be a positive number of seconds, got x/],
+      [["--name", "("], /--name: Invalid regular expression/],
+      [["--xfail", "tests/testdata/browser/nope.json"], /--xfail tests\/testdata\/browser\/nope\.json: /],
+      [["--peer", "nope"], /unknown peer "nope"; known: reference, webgpu-example, onnxruntime-web, webnn/],
+    ] as const
+  ) {
+    const r = await task("browser", [...args]);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assertMatch(r.stderr, message);
+    assert(!/\n\s+at /.test(r.stderr), `${args.join(" ")}: a stack trace was printed`);
+  }
+});
+
 Deno.test("conform --module: a module that cannot start, or exports no adapter, exits 1 and says why", async () => {
   const r = await task("conform", ["--module", "tests/testdata/browser/throws_impl.ts"]);
   assertEquals(r.code, 1, r.stderr);
