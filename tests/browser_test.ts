@@ -75,30 +75,63 @@ browserTest("a module that cannot start exits 1 with its message; a hang ends at
 });
 
 browserTest("Ctrl-C (SIGINT) mid-run ends the browser and the server: exit 130, no process left", async () => {
-  const before = new Set(tempDirs());
-  const browserTask = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks.browser as string;
-  const args = [
-    ...browserTask.split(" ").slice(1),
-    "--module",
-    "tests/testdata/browser/hangs_impl.ts",
-    "--timeout",
-    "60",
-  ];
-  const child = new Deno.Command("deno", { args, cwd: root, stdout: "null", stderr: "piped" }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let started = false;
-  for (let i = 0; i < 300 && !started; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    started = (await processesWith("batchnorm-chromium-")).length > 0;
+  // At once (the browser still starting: not yet connected) and after a second (the page loaded, the adapter hanging).
+  for (const delay of [0, 1000]) {
+    const before = new Set(tempDirs());
+    const browserTask = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks.browser as string;
+    const args = [
+      ...browserTask.split(" ").slice(1),
+      "--module",
+      "tests/testdata/browser/hangs_impl.ts",
+      "--timeout",
+      "60",
+    ];
+    const child = new Deno.Command("deno", { args, cwd: root, stdout: "null", stderr: "piped" }).spawn();
+    const stderr = new Response(child.stderr).text();
+    let started = false;
+    for (let i = 0; i < 300 && !started; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      started = (await processesWith("batchnorm-chromium-")).length > 0;
+    }
+    assert(started, "the browser never started");
+    await new Promise((r) => setTimeout(r, delay));
+    child.kill("SIGINT");
+    const status = await child.status;
+    assertEquals(status.code, 130, await stderr);
+    assertMatch(await stderr, /SIGINT: stopping the browser and the server/);
+    assertEquals(await processesWith("batchnorm-chromium-"), []);
+    assertEquals(tempDirs().filter((d) => !before.has(d)), [], "temporary directories left after SIGINT");
   }
-  assert(started, "the browser never started");
-  await new Promise((r) => setTimeout(r, 1000)); // let the page load and hang in the adapter
-  child.kill("SIGINT");
-  const status = await child.status;
-  assertEquals(status.code, 130, await stderr);
-  assertMatch(await stderr, /SIGINT: stopping the browser and the server/);
-  assertEquals(await processesWith("batchnorm-chromium-"), []);
-  assertEquals(tempDirs().filter((d) => !before.has(d)), [], "temporary directories left after SIGINT");
+});
+
+browserTest("--serve: a browser of one's own runs the page; the server ends with the run", async () => {
+  const browserTask = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks.browser as string;
+  const args = [...browserTask.split(" ").slice(1), "--serve", "--source", "onnx-testdata", "--timeout", "60"];
+  const child = new Deno.Command("deno", { args, cwd: root, stdout: "piped", stderr: "piped" }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+    url = err.match(/open (http:\/\/127\.0\.0\.1:\d+\/)/)?.[1];
+  }
+  assert(url, err);
+  const rest = (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  const browser = await Chromium.launch({ path: (chromium as { path: string }).path, flags: BROWSER_FLAGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(url!);
+    const [status, out] = await Promise.all([child.status, new Response(child.stdout).text()]);
+    await rest;
+    assertEquals(status.code, 0, out);
+    assertMatch(out, /\n4 passed, 0 failed, 0 skipped\n/);
+  } finally {
+    await browser.close();
+  }
 });
 
 browserTest(

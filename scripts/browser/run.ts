@@ -91,7 +91,8 @@ let cleaning: Promise<void> | undefined;
 /** Runs every cleanup once, in reverse order; every caller waits for the same run to finish. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    for (const f of cleanups.reverse()) {
+    // Last registered, first cleaned; what the run registers meanwhile is cleaned too.
+    for (let f = cleanups.pop(); f; f = cleanups.pop()) {
       try {
         await f();
       } catch (e) {
@@ -283,8 +284,11 @@ async function main(): Promise<number> {
     if ("missing" in found) throw new RunError(found.missing);
     browserVersion = await chromiumVersion(found.path);
     progressLine(`starting ${browserVersion}…`);
-    const browser = await Promise.race([Chromium.launch({ path: found.path, flags: BROWSER_FLAGS }), deadline]);
-    cleanups.push(() => browser.close());
+    if (interrupted) throw new RunError(`${interrupted} before the browser started`);
+    // Registered before it is awaited: a signal or the deadline during the launch still ends the browser.
+    const launching = Chromium.launch({ path: found.path, flags: BROWSER_FLAGS });
+    cleanups.push(async () => (await launching.catch(() => undefined))?.close());
+    const browser = await Promise.race([launching, deadline]);
     const page = await browser.newPage();
     page.on("Runtime.exceptionThrown", (p) => {
       const d = p.exceptionDetails as { exception?: { description?: string }; text?: string };
