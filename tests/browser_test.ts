@@ -55,24 +55,37 @@ browserTest("a wrong implementation module fails in the browser with exit 1", as
   assertMatch(r.stdout, /\n0 passed, 2 failed, 2 skipped\n/);
 });
 
-browserTest("a module that cannot start exits 1 with its message; a hang ends at --timeout with exit 2", async () => {
-  const r = await task("browser", ["--module", "tests/testdata/browser/throws_impl.ts", "--source", "onnx-testdata"]);
-  assertEquals(r.code, 1, r.stdout + r.stderr);
-  assertMatch(r.stdout, /unavailable: no accelerator here \(on purpose\)/);
-  const hang = await task("browser", [
-    "--module",
-    "tests/testdata/browser/hangs_impl.ts",
-    "--source",
-    "onnx-testdata",
-    "--timeout",
-    "8",
-  ]);
-  assertEquals(hang.code, 2, hang.stdout + hang.stderr);
-  assertMatch(hang.stderr, /timed out after 8 s/);
-  const missing = await task("browser", ["--module", "tests/testdata/browser/nope.ts"]);
-  assertEquals(missing.code, 2);
-  assertMatch(missing.stderr, /implementation module tests\/testdata\/browser\/nope\.ts not found/);
-});
+browserTest(
+  "a module that cannot start exits 3 with its message; a hang ends at --timeout with exit 6; nothing checked exits 5",
+  async () => {
+    const r = await task("browser", ["--module", "tests/testdata/browser/throws_impl.ts", "--source", "onnx-testdata"]);
+    assertEquals(r.code, 3, r.stdout + r.stderr);
+    assertMatch(r.stdout, /unavailable: no accelerator here \(on purpose\)/);
+    const hang = await task("browser", [
+      "--module",
+      "tests/testdata/browser/hangs_impl.ts",
+      "--source",
+      "onnx-testdata",
+      "--timeout",
+      "8",
+    ]);
+    assertEquals(hang.code, 6, hang.stdout + hang.stderr);
+    assertMatch(hang.stderr, /timed out after 8 s/);
+    const skipped = await task("browser", [
+      "--module",
+      "tests/testdata/browser/wrong_impl.ts",
+      "--source",
+      "onnx-testdata",
+      "--name",
+      "training_mode",
+    ]);
+    assertEquals(skipped.code, 5, skipped.stdout + skipped.stderr);
+    assertMatch(skipped.stdout, /nothing was checked: all 2 selected cases were skipped/);
+    const missing = await task("browser", ["--module", "tests/testdata/browser/nope.ts"]);
+    assertEquals(missing.code, 2);
+    assertMatch(missing.stderr, /implementation module tests\/testdata\/browser\/nope\.ts not found/);
+  },
+);
 
 browserTest("Ctrl-C (SIGINT) mid-run ends the browser and the server: exit 130, no process left", async () => {
   // At once (the browser still starting: not yet connected) and after a second (the page loaded, the adapter hanging).
@@ -246,13 +259,13 @@ Deno.test("deno task browser: bad options give a one-line error and exit 2", asy
   }
 });
 
-Deno.test("conform --module: a module that cannot start, or exports no adapter, exits 1 and says why", async () => {
+Deno.test("conform --module: a module that cannot start, or exports no adapter, exits 3 and says why", async () => {
   const r = await task("conform", ["--module", "tests/testdata/browser/throws_impl.ts"]);
-  assertEquals(r.code, 1, r.stderr);
-  assertMatch(r.stdout, /throws_impl\.ts: unavailable: .*no accelerator here \(on purpose\)/);
+  assertEquals(r.code, 3, r.stderr);
+  assertMatch(r.stderr, /throws_impl\.ts: unavailable: .*no accelerator here \(on purpose\)/);
   const none = await task("conform", ["--module", "tests/testdata/browser/../../_deno.ts"]);
-  assertEquals(none.code, 1, none.stderr);
-  assertMatch(none.stdout, /exports no "adapter" \(a function of one step, or \{ wholeCase \}\); its exports: runDeno/);
+  assertEquals(none.code, 3, none.stderr);
+  assertMatch(none.stderr, /exports no "adapter" \(a function of one step, or \{ wholeCase \}\); its exports: runDeno/);
   assert(!/\n\s+at /.test(none.stdout + none.stderr), "a stack trace was printed");
 });
 

@@ -5,9 +5,10 @@
  * local implementation module with `deno bundle`, serves them with the fixtures
  * on 127.0.0.1, and opens the page in headless Chromium (DevTools protocol). The
  * page runs the fixtures with `runSuite` and posts the reports; this prints the
- * same summary as `deno task conform` and exits with its code (1 when a case
- * fails or an expected failure passes, or the implementation cannot start;
- * 2 when the run itself breaks: page error, timeout, no browser).
+ * same summary as `deno task conform` and exits with conform's codes ({@linkcode EXIT}:
+ * 1 a case failed, 2 usage, 3 the implementation or the browser could not start,
+ * 5 nothing checked, 130 interrupted) or 6 when the browser run broke (a page
+ * error, the timeout).
  *
  * Implementations: `--module PATH|URL` (exports `adapter`, `supports`, `name`;
  * docs/browser.md), or `--peer NAME`: reference, webgpu-example,
@@ -24,7 +25,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ExpectedFailure, formatSummary, type SuiteReport, toJUnit } from "../../mod.ts";
+import { type ExpectedFailure, formatSummary, type SuiteReport, toJSON, toJUnit } from "../../mod.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { BROWSER_FLAGS, Chromium, chromiumVersion, findChromium } from "./chromium.ts";
 import type { PageConfig, PageResult } from "./page.ts";
@@ -46,7 +47,30 @@ const PEERS: Record<string, { path: string; label: string; xfail?: readonly Expe
   webnn: { path: "scripts/browser/peers/webnn.ts", label: "WebNN batchNormalization" },
 };
 
-class RunError extends Error {}
+/** Exit codes, as `deno task conform` uses them (its --help), plus 6 for a browser run that broke. */
+export const EXIT = {
+  /** Every case checked passed. */
+  ok: 0,
+  /** A case failed, or an expected failure passed. */
+  failed: 1,
+  /** A usage error: unknown flag or peer, a bad value, a module file that does not exist. */
+  usage: 2,
+  /** The implementation could not be started: its module threw or exports no adapter; or no Chromium. */
+  noStart: 3,
+  /** Nothing was checked: every selected case was skipped. */
+  nothingChecked: 5,
+  /** The browser run broke: a page error, the --timeout, a failed build. */
+  broke: 6,
+  /** Interrupted (SIGINT, SIGTERM); the browser and the server were stopped. */
+  interrupted: 130,
+} as const;
+
+/** A deliberate end of the run, with its exit code. */
+class RunError extends Error {
+  constructor(message: string, readonly code: number = EXIT.usage) {
+    super(message);
+  }
+}
 
 /** The options, or a one-line error and exit 2 (no stack trace). */
 function options() {
@@ -127,7 +151,7 @@ async function bundle(entry: string, out: string): Promise<void> {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  if (!r.success) throw new RunError(`deno bundle ${entry} failed: ${new TextDecoder().decode(r.stderr)}`);
+  if (!r.success) throw new RunError(`deno bundle ${entry} failed: ${new TextDecoder().decode(r.stderr)}`, EXIT.broke);
 }
 
 const TYPES: Record<string, string> = {
@@ -246,7 +270,7 @@ async function main(): Promise<number> {
         } else if (path === "/api/result") {
           reportHtml = body.html;
           settle.resolve(body);
-        } else if (path === "/api/error") settle.reject(new RunError(`the page failed: ${body.message}`));
+        } else if (path === "/api/error") settle.reject(new RunError(`the page failed: ${body.message}`, EXIT.broke));
         else return new Response("not found", { status: 404 });
         return new Response("ok");
       }
@@ -268,7 +292,7 @@ async function main(): Promise<number> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new RunError(`timed out after ${deadlineMs / 1000} s (last: ${lastProgress})`)),
+      () => reject(new RunError(`timed out after ${deadlineMs / 1000} s (last: ${lastProgress})`, EXIT.broke)),
       deadlineMs,
     );
   });
@@ -281,10 +305,10 @@ async function main(): Promise<number> {
     result = await Promise.race([outcome, deadline]);
   } else {
     const found = findChromium();
-    if ("missing" in found) throw new RunError(found.missing);
+    if ("missing" in found) throw new RunError(found.missing, EXIT.noStart);
     browserVersion = await chromiumVersion(found.path);
     progressLine(`starting ${browserVersion}…`);
-    if (interrupted) throw new RunError(`${interrupted} before the browser started`);
+    if (interrupted) throw new RunError(`${interrupted} before the browser started`, EXIT.interrupted);
     // Registered before it is awaited: a signal or the deadline during the launch still ends the browser.
     const launching = Chromium.launch({ path: found.path, flags: BROWSER_FLAGS });
     cleanups.push(async () => (await launching.catch(() => undefined))?.close());
@@ -292,7 +316,7 @@ async function main(): Promise<number> {
     const page = await browser.newPage();
     page.on("Runtime.exceptionThrown", (p) => {
       const d = p.exceptionDetails as { exception?: { description?: string }; text?: string };
-      settle.reject(new RunError(`the page threw: ${d.exception?.description ?? d.text}`));
+      settle.reject(new RunError(`the page threw: ${d.exception?.description ?? d.text}`, EXIT.broke));
     });
     await Promise.race([page.goto(url), deadline]);
     result = await Promise.race([outcome, deadline]);
@@ -304,25 +328,36 @@ async function main(): Promise<number> {
   if (!values.quiet && Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
 
   // Report.
-  let failed = false;
+  let code: number = EXIT.ok;
+  const worse = (c: number) => (code = Math.max(code, c));
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(`${browserVersion}; ${result.userAgent}`);
   for (const r of result.reports) {
     console.log("");
     if (r.unavailable) {
       console.log(`${r.implementation}: ${r.unavailable}`);
-      failed = true;
+      worse(EXIT.noStart);
       continue;
     }
     if (r.environment && r.environment !== result.userAgent) {
       console.log(`(${r.environment.replace(`${result.userAgent}; `, "")})`);
     }
     console.log(formatSummary(r));
-    failed ||= r.totals.fail + r.totals.xpass > 0;
+    const t = r.totals;
+    if (t.fail + t.xpass > 0) worse(EXIT.failed);
+    else if (t.pass + t.xfail === 0) {
+      console.log(`${r.implementation}: nothing was checked: all ${r.cases.length} selected cases were skipped.`);
+      worse(EXIT.nothingChecked);
+    }
   }
   console.error(`\nbrowser run: ${seconds} s`);
   const single = result.reports.length === 1 ? result.reports[0] : undefined;
-  if (values.json) await writeAtomic(values.json, JSON.stringify(single ?? result.reports, null, 2) + "\n");
+  if (values.json) {
+    await writeAtomic(
+      values.json,
+      single ? toJSON(single) : `[\n${result.reports.map((r) => toJSON(r)).join(",\n")}]\n`,
+    );
+  }
   if (values.junit && single) await writeAtomic(values.junit, toJUnit(single as SuiteReport));
   if (values.html) await writeAtomic(values.html, result.html);
   if (values.markdown) {
@@ -334,7 +369,9 @@ async function main(): Promise<number> {
     }));
     await writeAtomic(values.markdown, matrixMarkdown(rows) + "\n");
   }
-  return failed && !values.matrix ? 1 : 0;
+  // 1 (a failure) outranks 3 and 5 in a single run: the run judged something and it was wrong.
+  if (code !== EXIT.ok && result.reports.some((r) => r.totals.fail + r.totals.xpass > 0)) code = EXIT.failed;
+  return values.matrix ? EXIT.ok : code;
 }
 
 /** onnxruntime-web's files are served from node_modules; install them from deno.json and the lock when absent. */
@@ -350,7 +387,7 @@ async function ensureOnnxruntimeWeb() {
       stderr: "piped",
     })
       .output();
-    if (!r.success) throw new RunError(`deno install failed: ${new TextDecoder().decode(r.stderr)}`);
+    if (!r.success) throw new RunError(`deno install failed: ${new TextDecoder().decode(r.stderr)}`, EXIT.broke);
   }
 }
 
@@ -368,7 +405,7 @@ try {
 } catch (e) {
   // After a signal, what fails is the run being torn down: not an error of its own.
   if (!interrupted) console.error(`\nerror: ${e instanceof RunError ? e.message : (e as Error).stack ?? e}`);
-  code = 2;
+  code = e instanceof RunError ? e.code : EXIT.broke;
 }
 await cleanup();
-Deno.exit(interrupted ? 130 : code);
+Deno.exit(interrupted ? EXIT.interrupted : code);

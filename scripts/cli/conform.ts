@@ -23,10 +23,12 @@ import {
   type Selection,
   selects,
   SubprocessImplementation,
+  type SuiteReport,
   toJSON,
   toJUnit,
 } from "../../mod.ts";
 import { REFERENCE_XFAIL } from "./reference_xfail.ts";
+import type { CaseDetail } from "../reports/html_report.ts";
 
 /** The exit codes, one per outcome (also in fixtures/PROTOCOL.md and --help). */
 export const EXIT = {
@@ -54,6 +56,8 @@ Runs an implementation against the fixtures and reports, case by case.
 
 Implementation (default: the reference):
   --exec "COMMAND"      a program speaking fixtures/PROTOCOL.md, run through sh -c in its own process group
+  --module PATH|URL     an implementation module (exports adapter, supports, name; docs/browser.md), e.g. a WebGPU
+                        kernel under Deno's own navigator.gpu
   --peer NAME           a built-in peer: reference, onnxruntime, tfjs (these two load npm packages), pytorch, naive
   --fingerprint         probe the implementation's conventions instead of running fixtures
   --timeout SECONDS     per case and per hello (default 30)
@@ -63,7 +67,7 @@ Selection (repeatable or comma-separated; a value that matches no case is an err
   --source S  --feature F  --exclude-feature F  --dtype D  --name REGEX
   --xfail FILE          a JSON list of {"case": "...", "reason": "..."} expected to fail
 Reports:
-  --json FILE  --junit FILE  --quiet (no progress line)  --help
+  --json FILE  --junit FILE  --html FILE (pictures: docs/browser.md)  --quiet (no progress line)  --help
 
 Exit codes: 0 every case checked passed; 1 a case failed (or an expected failure passed); 2 usage error;
 3 the implementation could not be started (no hello); 4 the fixtures could not be read; 5 nothing was checked
@@ -90,6 +94,8 @@ const FLAGS = {
   xfail: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
+  html: { type: "string" },
+  module: { type: "string" },
   timeout: { type: "string" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -209,6 +215,14 @@ async function implementation(
   };
   if (values.exec !== undefined && values.peer !== undefined) throw usage("conform: give --exec or --peer, not both.");
   if (values.exec !== undefined) return await start(["sh", "-c", values.exec]);
+  if (values.module !== undefined) {
+    const { importImplementation } = await import("../browser/implementation_module.ts");
+    try {
+      return { impl: await importImplementation(values.module, `file://${Deno.cwd()}/`), isReference: false };
+    } catch (e) {
+      throw new Exit(EXIT.noStart, `${values.module}: unavailable: ${(e as Error).message}`);
+    }
+  }
   const peer = values.peer ?? "reference";
   if (peer === "pytorch") return await start(["/usr/bin/python3", "scripts/peers/pytorch_peer.py"]);
   if (peer === "naive") return await start(["node", "scripts/peers/naive_peer.mjs"]);
@@ -257,13 +271,16 @@ async function main(args: string[]): Promise<number> {
     ? [...REFERENCE_XFAIL]
     : [];
   const progress = !values.quiet && Deno.stderr.isTerminal();
-  const report = await runSuite(files, impl, {
+  const html = values.html ? (await import("../reports/html_report.ts")).recordDetails(impl, files) : undefined;
+  const report = await runSuite(files, html?.impl ?? impl, {
     select,
     expectedFailures,
-    onCase: progress
-      ? (c, done, total) =>
-        Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K[${done}/${total}] ${c.name.slice(0, 100)}`))
-      : undefined,
+    onCase: (c, done, total) => {
+      html?.onCase(c);
+      if (progress) {
+        Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[K[${done}/${total}] ${c.name.slice(0, 100)}`));
+      }
+    },
   });
   if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
   if (isReference) console.log(frameworksOwn(files, select) + "\n");
@@ -273,6 +290,7 @@ async function main(args: string[]): Promise<number> {
   }
   if (values.json) await Deno.writeTextFile(values.json, toJSON(report));
   if (values.junit) await Deno.writeTextFile(values.junit, toJUnit(report));
+  if (html) await writeHtml(values.html!, report, html.details);
   const t = report.totals;
   if (t.fail + t.xpass > 0) return EXIT.failed;
   if (t.pass + t.xfail === 0) {
@@ -285,6 +303,14 @@ async function main(args: string[]): Promise<number> {
     return EXIT.nothingChecked;
   }
   return EXIT.ok;
+}
+
+/** Writes the HTML report beside its target and renames it into place (nothing half-written is left). */
+async function writeHtml(path: string, report: SuiteReport, details: ReadonlyMap<string, CaseDetail>) {
+  const { renderHtmlReport } = await import("../reports/html_report.ts");
+  const text = renderHtmlReport([{ report, details, environment: `Deno ${Deno.version.deno}, ${Deno.build.target}` }]);
+  await Deno.writeTextFile(`${path}.partial`, text);
+  await Deno.rename(`${path}.partial`, path);
 }
 
 /** Each framework's own low-precision output against its float64 run, as a share of the budget. */
