@@ -43,7 +43,7 @@ export const supports: Capabilities = {
   dtypes: hasF16 ? ["float32", "float16"] : ["float32"],
   layouts: ["channels-first", "channels-last"],
   errors: true,
-  outputs: ["y", "batch_mean", "batch_var", "saved_invstd", "running_mean", "running_var"],
+  outputs: ["y", "batch_mean", "batch_var", "saved_invstd", "running_mean", "running_var", "num_batches_tracked"],
 };
 
 const pipelines = new Map<"f32" | "f16", { stats: GPUComputePipeline; normalize: GPUComputePipeline }>();

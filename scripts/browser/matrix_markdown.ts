@@ -42,11 +42,13 @@ export function matrixCell(report: SuiteReport, source: string): string {
  * @returns Markdown, laid out as `deno fmt` lays tables out.
  */
 export function matrixMarkdown(runs: readonly { label: string; report: SuiteReport; unavailable?: string }[]): string {
+  // docs/matrix.md's columns first, then any other source the runs saw.
+  const sources = [...new Set([...SOURCES, ...runs.flatMap((r) => r.report.cases.map((c) => c.source))])];
   return markdownTable(
-    ["implementation", ...SOURCES.map((s) => `${s} fixtures`)],
+    ["implementation", ...sources.map((s) => `${s} fixtures`)],
     runs.map((r) => [
       r.label,
-      ...SOURCES.map((s, i) =>
+      ...sources.map((s, i) =>
         r.unavailable ? (i === 0 ? r.unavailable.replaceAll("|", "\\|") : "") : matrixCell(r.report, s)
       ),
     ]),
