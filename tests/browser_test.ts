@@ -331,3 +331,68 @@ Deno.test("the report's pictures measure what the judge measures: per-element ma
     assertEquals(html.match(/<tr class="case /g)?.length, report.cases.length);
   }
 });
+
+Deno.test("the WebNN peer maps every convention it declares onto batchNormalization (against a fake navigator.ml)", async () => {
+  // Deno has no WebNN: a fake MLContext computes batchNormalization as the W3C spec defines it (in binary64, rounded
+  // once to the tensor's type), so that what is tested is the peer's use of the API: axis, epsilon, scale and bias.
+  type Desc = { dataType: string; shape: number[] };
+  type Operand = { desc?: Desc; data?: number[]; name?: string; bn?: Record<string, unknown> };
+  const typed = (t: string) => t === "float16" ? Float16Array : Float32Array;
+  const context = {
+    createTensor: (desc: Desc) => Promise.resolve({ desc, data: [] as number[] }),
+    writeTensor: (t: { data: number[] }, data: ArrayLike<number>) => (t.data = Array.from(data)),
+    dispatch: (graph: { y: Operand }, inputs: { x: { data: number[] } }, outputs: { y: { data: number[] } }) => {
+      const bn = graph.y.bn as {
+        x: Operand;
+        mean: Operand;
+        variance: Operand;
+        options: { axis: number; epsilon: number; scale?: Operand; bias?: Operand };
+      };
+      const shape = bn.x.desc!.shape, axis = bn.options.axis;
+      const C = shape[axis], inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      outputs.y.data = inputs.x.data.map((v, i) => {
+        const c = Math.floor(i / inner) % C;
+        const n = (v - bn.mean.data![c]) / Math.sqrt(bn.variance.data![c] + bn.options.epsilon);
+        return n * (bn.options.scale?.data![c] ?? 1) + (bn.options.bias?.data![c] ?? 0);
+      });
+    },
+    readTensor: (t: { desc: Desc; data: number[] }) => Promise.resolve(typed(t.desc.dataType).from(t.data).buffer),
+  };
+  class MLGraphBuilder {
+    input(name: string, desc: Desc): Operand {
+      return { name, desc };
+    }
+    constant(desc: Desc, data: ArrayLike<number>): Operand {
+      return { desc, data: Array.from(data) };
+    }
+    batchNormalization(x: Operand, mean: Operand, variance: Operand, options: Record<string, unknown>): Operand {
+      return { desc: x.desc, bn: { x, mean, variance, options } };
+    }
+    build(outputs: { y: Operand }) {
+      return Promise.resolve(outputs);
+    }
+  }
+  const g = globalThis as Record<string, unknown>;
+  Object.defineProperty(navigator, "ml", {
+    value: { createContext: () => Promise.resolve(context) },
+    configurable: true,
+  });
+  g.MLGraphBuilder = MLGraphBuilder;
+  try {
+    const m = await import("../scripts/browser/peers/webnn.ts");
+    const report = await runSuite(await loadAllFixtures(), { name: m.name, adapter: m.adapter, supports: m.supports });
+    const t = report.totals;
+    assertEquals(t.fail + t.xpass, 0, formatSummaryOf(report));
+    assert(t.pass >= 10, JSON.stringify(t)); // 14 on the fixtures of 2026-11-30: the eval-only cases
+    // Channels-first and channels-last both ran.
+    assert(report.cases.some((c) => c.status === "pass" && c.source === "tfjs"));
+    assert(report.cases.some((c) => c.status === "pass" && c.source === "pytorch"));
+  } finally {
+    delete (navigator as unknown as Record<string, unknown>).ml;
+    delete g.MLGraphBuilder;
+  }
+});
+
+function formatSummaryOf(report: SuiteReport): string {
+  return report.cases.filter((c) => c.status === "fail").map((c) => `${c.name}: ${c.reason}`).join("\n");
+}
