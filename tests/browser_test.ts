@@ -353,7 +353,7 @@ Deno.test("the WebNN peer maps every convention it declares onto batchNormalizat
       outputs.y.data = inputs.x.data.map((v, i) => {
         const c = Math.floor(i / inner) % C;
         const n = (v - bn.mean.data![c]) / Math.sqrt(bn.variance.data![c] + bn.options.epsilon);
-        return n * (bn.options.scale?.data![c] ?? 1) + (bn.options.bias?.data![c] ?? 0);
+        return n * (bn.options.scale?.data?.[c] ?? 1) + (bn.options.bias?.data?.[c] ?? 0);
       });
     },
     readTensor: (t: { desc: Desc; data: number[] }) => Promise.resolve(typed(t.desc.dataType).from(t.data).buffer),
