@@ -92,3 +92,4 @@ export {
   type SubprocessOptions,
 } from "./subprocess.ts";
 export { type Fingerprint, fingerprint, formatFingerprint } from "./fingerprint.ts";
+export { exactStep, exactStepIn } from "./exact.ts";
