@@ -483,7 +483,7 @@ export function exactStep(request: StepRequest, dtype: DType = request.dtype): S
  *   state: { gamma: tensor("float32", [1], [1]), beta: tensor("float32", [1], [0]),
  *     running_mean: tensor("float32", [1], [0]), running_var: tensor("float32", [1], [3]), num_batches_tracked: 0 },
  * }, ["float32", "float64"]);
- * assert(f32.outputs!.y.data[0] === Math.fround(1 / Math.sqrt(3)) && f64.outputs!.y.data[0] === 0.5773502691896258);
+ * assert(f32.outputs!.y.data[0] === Math.fround(1 / Math.sqrt(3)) && f64.outputs!.y.data[0] === 0.5773502691896257);
  * ```
  */
 export function exactStepIn(request: StepRequest, dtypes: readonly DType[]): StepOutputs[] {

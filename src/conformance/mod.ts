@@ -93,3 +93,4 @@ export {
 } from "./subprocess.ts";
 export { type Fingerprint, fingerprint, formatFingerprint } from "./fingerprint.ts";
 export { exactStep, exactStepIn } from "./exact.ts";
+export { drawSeed, fixtureText, MAX_SEED, parseSeed, randomCase, randomFixtureFile } from "./random.ts";
