@@ -1,0 +1,188 @@
+/**
+ * The fresh-case flags of `deno task conform`: `--random N [--seed S] [--extremes]`,
+ * `--save-failures DIR`, `--fixtures PATH` (minimal reader), `--exhaustive float16|bfloat16`.
+ * Validation errors are {@linkcode UsageError}s: conform prints them and exits 2.
+ *
+ * @module
+ */
+
+import {
+  type CaseReport,
+  drawSeed,
+  type FixtureCase,
+  type FixtureFile,
+  fixtureText,
+  parseFixture,
+  parseSeed,
+  randomCase,
+  type Selection,
+  selects,
+} from "../../mod.ts";
+
+/** A bad command line: the message names the flag and what is allowed. */
+export class UsageError extends Error {
+  /**
+   * @param message What is wrong, naming the flag.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The parsed fresh-case flags. */
+export interface FreshFlags {
+  /** Number of random cases, when `--random` is given. */
+  readonly random?: number;
+  /** The seed (drawn when `--random` is given without `--seed`). */
+  readonly seed?: bigint;
+  /** Whether the seed was drawn. */
+  readonly seedDrawn?: boolean;
+  /** Float64 extremes in random cases. */
+  readonly extremes: boolean;
+  /** Where to write failing cases. */
+  readonly saveFailures?: string;
+  /** `--exhaustive` dtype. */
+  readonly exhaustive?: "float16" | "bfloat16";
+}
+
+/**
+ * Validates the flags.
+ *
+ * @param v The raw values of parseArgs.
+ * @returns The flags.
+ * @throws {UsageError} On a bad count, seed or dtype.
+ */
+export function freshFlags(v: Record<string, unknown>): FreshFlags {
+  let random: number | undefined;
+  if (v.random !== undefined) {
+    const t = String(v.random).trim();
+    if (!/^[0-9]+$/.test(t) || !Number.isSafeInteger(Number(t)) || Number(t) < 1) {
+      throw new UsageError(`--random ${JSON.stringify(v.random)}: the number of cases must be an integer >= 1`);
+    }
+    random = Number(t);
+  }
+  let seed: bigint | undefined;
+  if (v.seed !== undefined) {
+    if (random === undefined) throw new UsageError("--seed needs --random N");
+    try {
+      seed = parseSeed(String(v.seed));
+    } catch (e) {
+      throw new UsageError(`--seed: ${(e as Error).message}`);
+    }
+  }
+  if (v.extremes && random === undefined) throw new UsageError("--extremes needs --random N");
+  let exhaustive: FreshFlags["exhaustive"];
+  if (v.exhaustive !== undefined) {
+    if (v.exhaustive !== "float16" && v.exhaustive !== "bfloat16") {
+      throw new UsageError(`--exhaustive ${JSON.stringify(v.exhaustive)}: must be float16 or bfloat16`);
+    }
+    if (random !== undefined) throw new UsageError("--exhaustive and --random exclude each other");
+    exhaustive = v.exhaustive;
+  }
+  const drawn = random !== undefined && seed === undefined;
+  return {
+    ...(random !== undefined ? { random, seed: seed ?? drawSeed(), seedDrawn: drawn } : {}),
+    extremes: Boolean(v.extremes),
+    ...(v["save-failures"] !== undefined ? { saveFailures: String(v["save-failures"]) } : {}),
+    ...(exhaustive ? { exhaustive } : {}),
+  };
+}
+
+/**
+ * `count` random cases of `seed` that the selection keeps: indices 0, 1, … are
+ * drawn in order and those outside the selection are passed over, so every case
+ * keeps its (seed, index) name.
+ *
+ * @param seed The seed.
+ * @param count Cases wanted.
+ * @param select The selection (dtype, feature, name; source is `random`).
+ * @param extremes Float64 extremes.
+ * @returns One in-memory fixture file.
+ * @throws {UsageError} When the selection keeps nothing in 100·count draws.
+ */
+export function randomFile(seed: bigint, count: number, select: Selection, extremes: boolean): FixtureFile {
+  const cases: FixtureCase[] = [];
+  const limit = 100 * count + 1000;
+  let i = 0;
+  for (; cases.length < count && i < limit; i++) {
+    const c = randomCase(seed, i, extremes);
+    if (selects(c, "random", select)) cases.push(c);
+  }
+  if (cases.length < count) {
+    throw new UsageError(`the selection keeps ${cases.length} of ${i} random cases; fewer than the ${count} asked for`);
+  }
+  return {
+    url: `random:${seed}`,
+    formatVersion: "1.1",
+    provenance: {
+      source: "random",
+      framework: "exact evaluator",
+      version: "src/conformance/exact.ts",
+      api: "exactStepIn",
+      generator: "src/conformance/random.ts",
+      command: `deno task conform --random ${count} --seed ${seed}${extremes ? " --extremes" : ""}`,
+      seed: 0,
+      composed: true,
+    },
+    cases,
+  };
+}
+
+/**
+ * Writes the failing cases of a run as one fixture file `DIR/random-<seed>.json`
+ * (atomically: a temporary file renamed into place).
+ *
+ * @param dir The folder (created when missing).
+ * @param reports The run's case reports.
+ * @param files The files the run judged.
+ * @param seed The seed, for the file's name and provenance.
+ * @returns The path written, or undefined when nothing failed.
+ */
+export async function saveFailures(
+  dir: string,
+  reports: readonly CaseReport[],
+  files: readonly FixtureFile[],
+  seed: bigint | undefined,
+): Promise<string | undefined> {
+  const failed = new Set(reports.filter((r) => r.status === "fail" || r.status === "xpass").map((r) => r.name));
+  const cases = files.flatMap((f) => f.cases).filter((c) => failed.has(c.name));
+  if (!cases.length) return undefined;
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir.replace(/\/+$/, "")}/${seed === undefined ? "failures" : `random-${seed}`}.json`;
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    await Deno.writeTextFile(tmp, fixtureText(cases, seed ?? 0n));
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  return path;
+}
+
+/**
+ * Reads fixture files from a path: one file, or every `*.json` in a folder
+ * (except `index.json`), in name order. A minimal reader for `--fixtures`.
+ *
+ * @param path A file or a folder.
+ * @returns The decoded files.
+ * @throws {UsageError} When the path does not exist or holds no fixture file.
+ */
+export async function readFixturesAt(path: string): Promise<FixtureFile[]> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    throw new UsageError(`--fixtures ${path}: no such file or folder`);
+  }
+  const paths: string[] = [];
+  if (info.isDirectory) {
+    for await (const e of Deno.readDir(path)) {
+      if (e.isFile && e.name.endsWith(".json") && e.name !== "index.json") paths.push(`${path}/${e.name}`);
+    }
+    paths.sort();
+  } else paths.push(path);
+  if (!paths.length) throw new UsageError(`--fixtures ${path}: no .json fixture file there`);
+  return await Promise.all(paths.map(async (p) => parseFixture(await Deno.readTextFile(p), p)));
+}
