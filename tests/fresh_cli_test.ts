@@ -79,3 +79,48 @@ Deno.test("--save-failures writes failing cases that --fixtures judges again", a
   assertMatch(cli.out, new RegExp(`${second.cases.length} passed, 0 failed`));
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("--shard K/N: two shards of the fixtures and of a random run merge into the unsharded report", async () => {
+  const dir = "tests/testdata/fresh-shards";
+  await Deno.mkdir(dir, { recursive: true });
+  try {
+    for (const run of [["--source", "pytorch"], ["--random", "60", "--seed", "9", "--dtype", "float32,bfloat16"]]) {
+      const whole = await conform(...run, "--json", `${dir}/all.json`);
+      const a = await conform(...run, "--shard", "1/2", "--json", `${dir}/a.json`);
+      const b = await conform(...run, "--shard", "2/2", "--json", `${dir}/b.json`);
+      // (A run may have failures: the merge must reproduce them, and its exit code.)
+      assert(whole.code <= 1 && a.code <= 1 && b.code <= 1, whole.out + a.out + b.out);
+      assertMatch(a.out, /shard 1\/2: [0-9]+ cases/);
+      const m = await conform(
+        "merge",
+        `${dir}/b.json`,
+        `${dir}/a.json`,
+        "--expect",
+        `${dir}/all.json`,
+        "--junit",
+        `${dir}/m.xml`,
+      );
+      assertEquals(m.code, whole.code, m.out);
+      assertMatch(m.out, /equal to .*all\.json/);
+      assertMatch(await Deno.readTextFile(`${dir}/m.xml`), /<testsuites name="reference"/);
+      // A shard missing, a shard twice: exit 2, named.
+      const missing = await conform("merge", `${dir}/a.json`);
+      assertEquals(missing.code, 2);
+      assertMatch(missing.out, /shards missing: 2\/2/);
+      assertMatch((await conform("merge", `${dir}/a.json`, `${dir}/a.json`)).out, /shard 1\/2 appears twice/);
+    }
+    // Reports of different seeds do not merge.
+    await conform("--random", "10", "--seed", "1", "--shard", "1/2", "--json", `${dir}/s1.json`);
+    await conform("--random", "10", "--seed", "2", "--shard", "2/2", "--json", `${dir}/s2.json`);
+    const seeds = await conform("merge", `${dir}/s1.json`, `${dir}/s2.json`);
+    assertEquals(seeds.code, 2);
+    assertMatch(seeds.out, /differs in seed/);
+    for (const bad of ["3/2", "0/0", "0/2", "2"]) {
+      const r = await conform("--shard", bad);
+      assertEquals(r.code, 2, bad);
+      assertMatch(r.out, /--shard: shard/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

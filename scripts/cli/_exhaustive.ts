@@ -12,6 +12,7 @@ import {
   type FixtureFile,
   type Implementation,
   runSuite,
+  type Shard,
   type SweepDType,
 } from "../../mod.ts";
 
@@ -97,15 +98,24 @@ export async function sweep(
  * @param dtype float16 or bfloat16.
  * @param impl The implementation.
  * @param print Output lines.
+ * @param shard Run only this shard's range of cases (contiguous, even).
  * @returns Whether every case passed.
  */
 export async function exhaustiveRun(
   dtype: SweepDType,
   impl: Implementation,
   print: (line: string) => void,
+  shard?: Shard,
 ): Promise<boolean> {
-  print(`exhaustive ${dtype} sweep of ${impl.name}: ${exhaustiveCount(dtype)} cases`);
-  const s = await sweep(dtype, impl, Deno.stderr.isTerminal() ? print : () => {});
+  const total = exhaustiveCount(dtype);
+  const range: [number, number] = shard
+    ? [Math.floor((total * (shard.index - 1)) / shard.count), Math.floor((total * shard.index) / shard.count)]
+    : [0, total];
+  print(
+    `exhaustive ${dtype} sweep of ${impl.name}: ${total} cases` +
+      (shard ? `; shard ${shard.index}/${shard.count}: cases ${range[0]}..${range[1] - 1}` : ""),
+  );
+  const s = await sweep(dtype, impl, Deno.stderr.isTerminal() ? print : () => {}, range);
   print(`${s.cases} cases, ${s.cases - s.failed} passed, ${s.failed} failed; ${s.casesPerSecond.toFixed(0)} cases/s`);
   print(`worst share of budget ${s.worstShare.toPrecision(3)} at ${s.worstCase}`);
   for (const f of s.failures) print(`  FAIL ${f}`);

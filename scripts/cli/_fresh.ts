@@ -14,10 +14,18 @@ import {
   fixtureText,
   parseFixture,
   parseSeed,
+  parseShard,
   randomCase,
+  type RunHeader,
   type Selection,
   selects,
+  type Shard,
+  shardOf,
 } from "../../mod.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+
+/** The suite's version, from deno.json. */
+export const SUITE_VERSION: string = denoJson.version;
 
 /** A bad command line: the message names the flag and what is allowed. */
 export class UsageError extends Error {
@@ -44,6 +52,8 @@ export interface FreshFlags {
   readonly saveFailures?: string;
   /** `--exhaustive` dtype. */
   readonly exhaustive?: "float16" | "bfloat16";
+  /** `--shard K/N`. */
+  readonly shard?: Shard;
 }
 
 /**
@@ -80,12 +90,64 @@ export function freshFlags(v: Record<string, unknown>): FreshFlags {
     if (random !== undefined) throw new UsageError("--exhaustive and --random exclude each other");
     exhaustive = v.exhaustive;
   }
+  let shard: Shard | undefined;
+  if (v.shard !== undefined) {
+    try {
+      shard = parseShard(String(v.shard));
+    } catch (e) {
+      throw new UsageError(`--shard: ${(e as Error).message}`);
+    }
+  }
   const drawn = random !== undefined && seed === undefined;
   return {
     ...(random !== undefined ? { random, seed: seed ?? drawSeed(), seedDrawn: drawn } : {}),
     extremes: Boolean(v.extremes),
     ...(v["save-failures"] !== undefined ? { saveFailures: String(v["save-failures"]) } : {}),
     ...(exhaustive ? { exhaustive } : {}),
+    ...(shard ? { shard } : {}),
+  };
+}
+
+/**
+ * The selected cases of every file, every N-th from the K-th (files keep their
+ * own cases; empty files are dropped).
+ *
+ * @param files The files of the run.
+ * @param select The run's selection.
+ * @param shard The shard.
+ * @returns The shard's files.
+ */
+export function shardFiles(files: readonly FixtureFile[], select: Selection, shard: Shard): FixtureFile[] {
+  const all = files.flatMap((f) =>
+    f.cases.filter((c) => selects(c, f.provenance.source, select)).map((c) => ({ f, c }))
+  );
+  const mine = new Set(shardOf(all, shard).map(({ c }) => c));
+  return files.map((f) => ({ ...f, cases: f.cases.filter((c) => mine.has(c)) })).filter((f) => f.cases.length);
+}
+
+/**
+ * The header of a JSON report: what must agree for shards to merge.
+ *
+ * @param v The raw flag values.
+ * @param fresh The fresh-case flags.
+ * @param implementation The implementation's name.
+ * @returns The header.
+ */
+export function runHeader(v: Record<string, unknown>, fresh: FreshFlags, implementation: string): RunHeader {
+  const flags = ["source", "feature", "exclude-feature", "dtype", "name", "fixtures", "xfail"]
+    .filter((k) => v[k] !== undefined)
+    .map((k) => `--${k} ${JSON.stringify(v[k])}`);
+  const what = fresh.random !== undefined
+    ? `random ${fresh.random}${fresh.extremes ? " extremes" : ""}`
+    : fresh.exhaustive
+    ? `exhaustive ${fresh.exhaustive}`
+    : "fixtures";
+  return {
+    suiteVersion: SUITE_VERSION,
+    selection: [what, ...flags].join(" "),
+    ...(fresh.seed !== undefined ? { seed: String(fresh.seed) } : {}),
+    implementation,
+    ...(fresh.shard ? { shard: fresh.shard } : {}),
   };
 }
 

@@ -95,3 +95,12 @@ export { type Fingerprint, fingerprint, formatFingerprint } from "./fingerprint.
 export { exactStep, exactStepIn } from "./exact.ts";
 export { drawSeed, fixtureText, MAX_SEED, parseSeed, randomCase, randomFixtureFile } from "./random.ts";
 export { exhaustiveCases, exhaustiveCount, fromBits16, lastFinitePattern, type SweepDType } from "./exhaustive.ts";
+export {
+  MergeError,
+  mergeShardReports,
+  parseShard,
+  type RunHeader,
+  type Shard,
+  shardOf,
+  type ShardReport,
+} from "./shard.ts";
