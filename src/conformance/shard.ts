@@ -104,6 +104,8 @@ export interface ShardReport {
 /** Reports that cannot be merged; the message says which and why. */
 export class MergeError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What differs or is missing.
    */
   constructor(message: string) {
