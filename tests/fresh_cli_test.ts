@@ -4,8 +4,8 @@
  * saved with --save-failures are judged again from the file they were saved in.
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { randomFixtureFile, referenceAdapter, runSuite } from "../mod.ts";
-import { readFixturesAt, saveFailures } from "../scripts/cli/_fresh.ts";
+import { randomCase, randomFixtureFile, referenceAdapter, runSuite } from "../mod.ts";
+import { randomFile, readFixturesAt, saveFailures } from "../scripts/cli/_fresh.ts";
 
 async function conform(...args: string[]): Promise<{ code: number; out: string }> {
   const { code, stdout, stderr } = await new Deno.Command("deno", {
@@ -123,4 +123,12 @@ Deno.test("--shard K/N: two shards of the fixtures and of a random run merge int
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("--random N gives N cases the implementation can run (capabilities), each keeping its name", () => {
+  const supports = { dtypes: ["float32" as const], conventions: { epsilonPlacement: ["inside" as const] } };
+  const file = randomFile(5n, 30, {}, false, supports);
+  assertEquals(file.cases.length, 30);
+  assert(file.cases.every((c) => c.dtype === "float32" && c.convention.epsilonPlacement === "inside"));
+  assertEquals(file.cases[0], randomCase(5n, Number(file.cases[0].name.match(/#(\d+)/)![1])));
 });

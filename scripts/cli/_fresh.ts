@@ -7,6 +7,7 @@
  */
 
 import {
+  type Capabilities,
   type CaseReport,
   drawSeed,
   type FixtureCase,
@@ -21,6 +22,7 @@ import {
   selects,
   type Shard,
   shardOf,
+  unsupportedReason,
 } from "../../mod.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -152,27 +154,37 @@ export function runHeader(v: Record<string, unknown>, fresh: FreshFlags, impleme
 }
 
 /**
- * `count` random cases of `seed` that the selection keeps: indices 0, 1, … are
- * drawn in order and those outside the selection are passed over, so every case
- * keeps its (seed, index) name.
+ * `count` random cases of `seed` that the selection keeps and the implementation
+ * can run: indices 0, 1, … are drawn in order and the others are passed over, so
+ * every case keeps its (seed, index) name.
  *
  * @param seed The seed.
  * @param count Cases wanted.
  * @param select The selection (dtype, feature, name; source is `random`).
  * @param extremes Float64 extremes.
+ * @param supports The implementation's capabilities: cases it would skip are passed over.
  * @returns One in-memory fixture file.
  * @throws {UsageError} When the selection keeps nothing in 100·count draws.
  */
-export function randomFile(seed: bigint, count: number, select: Selection, extremes: boolean): FixtureFile {
+export function randomFile(
+  seed: bigint,
+  count: number,
+  select: Selection,
+  extremes: boolean,
+  supports?: Capabilities,
+): FixtureFile {
   const cases: FixtureCase[] = [];
   const limit = 100 * count + 1000;
   let i = 0;
   for (; cases.length < count && i < limit; i++) {
     const c = randomCase(seed, i, extremes);
-    if (selects(c, "random", select)) cases.push(c);
+    if (selects(c, "random", select) && (!supports || unsupportedReason(c, supports) === undefined)) cases.push(c);
   }
   if (cases.length < count) {
-    throw new UsageError(`the selection keeps ${cases.length} of ${i} random cases; fewer than the ${count} asked for`);
+    throw new UsageError(
+      `the selection${supports ? " and the implementation's capabilities" : ""} keep ${cases.length} of ${i} ` +
+        `random cases; fewer than the ${count} asked for`,
+    );
   }
   return {
     url: `random:${seed}`,
