@@ -141,6 +141,24 @@ Deno.test("random: a correctly rounded implementation passes every case; convent
     const report = await runSuite([file], { name, adapter: (r) => referenceAdapter(mutate(r)) });
     assert(report.totals.fail >= 5, `${name}: only ${report.totals.fail} of 300 random cases fail`);
   }
+  // A numerical mutant: the batch variance as E[x²] − E[x]² summed in float32 (catastrophic at large |mean|/std).
+  const naiveVariance: Adapter = (r) => {
+    const out = referenceAdapter(r);
+    if (!out.outputs?.batch_var || r.mode !== "train") return out;
+    const rank = r.x.shape.length, axis = r.convention!.axis < 0 ? r.convention!.axis + rank : r.convention!.axis;
+    const channels = r.x.shape[axis], inner = r.x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const s = new Float32Array(channels), q = new Float32Array(channels), n = new Float32Array(channels);
+    Array.from(r.x.data).forEach((v, k) => {
+      const c = Math.floor(k / inner) % channels;
+      s[c] = Math.fround(s[c] + v);
+      q[c] = Math.fround(q[c] + Math.fround(v * v));
+      n[c]++;
+    });
+    const data = Array.from(s, (sc, c) => Math.fround(q[c] / n[c] - Math.fround(sc / n[c]) ** 2));
+    return { ...out, outputs: { ...out.outputs, batch_var: { shape: [channels], data } } };
+  };
+  const naive = await runSuite([file], { name: "E[x²] − E[x]² in float32", adapter: naiveVariance });
+  assert(naive.totals.fail >= 20, `E[x²] − E[x]²: only ${naive.totals.fail} of 300 fail`);
 });
 
 Deno.test("exhaustive: every finite float16 and bfloat16 pattern, decoded exactly", () => {
