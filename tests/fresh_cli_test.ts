@@ -4,8 +4,8 @@
  * saved with --save-failures are judged again from the file they were saved in.
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { randomCase, randomFixtureFile, referenceAdapter, runSuite } from "../mod.ts";
-import { randomFile, readFixturesAt, saveFailures } from "../scripts/cli/_fresh.ts";
+import { loadFixturesAt, randomCase, randomFixtureFile, referenceAdapter, runSuite } from "../mod.ts";
+import { randomFile, saveFailures } from "../scripts/cli/_fresh.ts";
 
 async function conform(...args: string[]): Promise<{ code: number; out: string }> {
   const { code, stdout, stderr } = await new Deno.Command("deno", {
@@ -67,7 +67,7 @@ Deno.test("--save-failures writes failing cases that --fixtures judges again", a
   assert(first.totals.fail > 5);
   const path = await saveFailures(dir, first.cases, files, 11n);
   assertEquals(path, `${dir}/random-11.json`);
-  const again = await readFixturesAt(dir);
+  const again = await loadFixturesAt(dir);
   const second = await runSuite(again, wrong);
   assertEquals(second.totals.fail, first.totals.fail);
   assertEquals(second.cases.map((c) => c.name), first.cases.filter((c) => c.status === "fail").map((c) => c.name));

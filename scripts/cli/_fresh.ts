@@ -1,6 +1,6 @@
 /**
  * The fresh-case flags of `deno task conform`: `--random N [--seed S] [--extremes]`,
- * `--save-failures DIR`, `--fixtures PATH` (minimal reader), `--exhaustive float16|bfloat16`.
+ * `--save-failures DIR`, `--exhaustive float16|bfloat16`, `--shard K/N`.
  * Validation errors are {@linkcode UsageError}s: conform prints them and exits 2.
  *
  * @module
@@ -13,7 +13,6 @@ import {
   type FixtureCase,
   type FixtureFile,
   fixtureText,
-  parseFixture,
   parseSeed,
   parseShard,
   randomCase,
@@ -233,30 +232,4 @@ export async function saveFailures(
     throw e;
   }
   return path;
-}
-
-/**
- * Reads fixture files from a path: one file, or every `*.json` in a folder
- * (except `index.json`), in name order. A minimal reader for `--fixtures`.
- *
- * @param path A file or a folder.
- * @returns The decoded files.
- * @throws {UsageError} When the path does not exist or holds no fixture file.
- */
-export async function readFixturesAt(path: string): Promise<FixtureFile[]> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch {
-    throw new UsageError(`--fixtures ${path}: no such file or folder`);
-  }
-  const paths: string[] = [];
-  if (info.isDirectory) {
-    for await (const e of Deno.readDir(path)) {
-      if (e.isFile && e.name.endsWith(".json") && e.name !== "index.json") paths.push(`${path}/${e.name}`);
-    }
-    paths.sort();
-  } else paths.push(path);
-  if (!paths.length) throw new UsageError(`--fixtures ${path}: no .json fixture file there`);
-  return await Promise.all(paths.map(async (p) => parseFixture(await Deno.readTextFile(p), p)));
 }

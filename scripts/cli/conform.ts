@@ -8,7 +8,9 @@
 import { parseArgs } from "node:util";
 import {
   type DType,
+  DTYPES,
   type ExpectedFailure,
+  FEATURES,
   fingerprint,
   FixtureError,
   type FixtureFile,
@@ -29,6 +31,8 @@ import {
 } from "../../mod.ts";
 import { REFERENCE_XFAIL } from "./reference_xfail.ts";
 import type { CaseDetail } from "../reports/html_report.ts";
+import { freshFlags, randomFile, runHeader, saveFailures, shardFiles, UsageError } from "./_fresh.ts";
+import { exhaustiveRun } from "./_exhaustive.ts";
 
 /** The exit codes, one per outcome (also in fixtures/PROTOCOL.md and --help). */
 export const EXIT = {
@@ -63,6 +67,15 @@ Implementation (default: the reference):
   --timeout SECONDS     per case and per hello (default 30)
 Fixtures (default: the suite's own, hash-checked):
   --fixtures PATH       a fixture file, or a folder of them (with an index.json its hashes are checked)
+Fresh cases, with expectations from the exact evaluator (docs/fresh-cases.md):
+  --random N            N random cases instead of fixtures (those the selection keeps and the implementation can run)
+  --seed S              their seed, a decimal integer in 0..2^64-1 (drawn and printed when absent)
+  --extremes            float64 random data down to the subnormals and up to the largest finite value
+  --save-failures DIR   write the failing cases as a fixture file in DIR (judge them again with --fixtures)
+  --exhaustive D        every bit pattern of D (float16 or bfloat16) as a variance and as x
+  --shard K/N           run every N-th selected case from the K-th (exhaustive: the K-th of N ranges)
+  deno task conform merge A.json B.json ... [--json OUT] [--junit OUT] [--expect FULL.json]
+                        merge the shards' JSON reports into the unsharded run's
 Selection (repeatable or comma-separated; a value that matches no case is an error that lists the values that exist):
   --source S  --feature F  --exclude-feature F  --dtype D  --name REGEX
   --xfail FILE          a JSON list of {"case": "...", "reason": "..."} expected to fail
@@ -99,11 +112,28 @@ const FLAGS = {
   timeout: { type: "string" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
+  random: { type: "string" },
+  seed: { type: "string" },
+  extremes: { type: "boolean" },
+  "save-failures": { type: "string" },
+  exhaustive: { type: "string" },
+  shard: { type: "string" },
 } as const;
+
+/** `--random -1` as `--random=-1`, so the value is judged (and refused) by its flag, not taken for an option. */
+function joinNegativeValues(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (["--random", "--seed", "--shard"].includes(args[i]) && /^-[0-9.]/.test(args[i + 1] ?? "")) {
+      out.push(`${args[i]}=${args[++i]}`);
+    } else out.push(args[i]);
+  }
+  return out;
+}
 
 function parse(args: string[]) {
   try {
-    return parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: joinNegativeValues(args), options: FLAGS, strict: true, allowPositionals: false }).values;
   } catch (e) {
     // node:util's messages name the flag: "Unknown option '--bogus'", "Option '--dtype <value>' argument missing".
     throw usage(`conform: ${(e as Error).message.split(". To specify")[0]}.`);
@@ -241,33 +271,101 @@ async function implementation(
   return { impl, isReference: peer === "reference" };
 }
 
+/** The selection of a random run, each value checked against what random cases can hold. */
+function randomSelection(values: ReturnType<typeof parse>): Selection {
+  const check = (flag: string, given: string[] | undefined, exist: readonly string[]) => {
+    const unknown = given?.filter((v) => !exist.includes(v)) ?? [];
+    if (unknown.length) {
+      throw usage(
+        `conform: --${flag} ${unknown.join(",")} matches no random case. Random cases have: ${exist.join(", ")}.`,
+      );
+    }
+    return given;
+  };
+  check("source", list(values.source), ["random"]);
+  let name: RegExp | undefined;
+  if (values.name !== undefined) {
+    try {
+      name = new RegExp(values.name);
+    } catch (e) {
+      throw usage(
+        `conform: --name ${JSON.stringify(values.name)} is not a regular expression: ${(e as Error).message}`,
+      );
+    }
+  }
+  return {
+    features: check("feature", list(values.feature), FEATURES),
+    excludeFeatures: check("exclude-feature", list(values["exclude-feature"]), FEATURES),
+    dtypes: check("dtype", list(values.dtype), DTYPES) as DType[] | undefined,
+    name,
+  };
+}
+
 async function main(args: string[]): Promise<number> {
+  if (args[0] === "merge") {
+    const { mergeMain } = await import("./_merge.ts");
+    return await mergeMain(args.slice(1));
+  }
   const values = parse(args);
   if (values.help) {
     console.log(USAGE);
     return EXIT.ok;
   }
+  let fresh;
+  try {
+    fresh = freshFlags(values);
+  } catch (e) {
+    if (e instanceof UsageError) throw usage(`conform: ${e.message}`);
+    throw e;
+  }
+  if (fresh.random !== undefined && values.fixtures !== undefined) {
+    throw usage("conform: give --random or --fixtures, not both.");
+  }
   const timeoutS = values.timeout === undefined ? 30 : Number(values.timeout);
   if (!(timeoutS > 0 && Number.isFinite(timeoutS))) {
     throw usage(`conform: --timeout ${JSON.stringify(values.timeout)} must be a positive number of seconds.`);
   }
-  let files: FixtureFile[];
-  try {
-    files = values.fixtures === undefined ? await loadAllFixtures() : await loadFixturesAt(values.fixtures);
-  } catch (e) {
-    if (!(e instanceof FixtureError)) throw e;
-    throw new Exit(EXIT.fixtures, `conform: the fixtures could not be read: ${e.message}`);
+  if (fresh.exhaustive) {
+    const { impl } = await implementation(values, timeoutS * 1000);
+    return (await exhaustiveRun(fresh.exhaustive, impl, console.log, fresh.shard)) ? EXIT.ok : EXIT.failed;
+  }
+  let files: FixtureFile[] = [];
+  if (fresh.random === undefined) {
+    try {
+      files = values.fixtures === undefined ? await loadAllFixtures() : await loadFixturesAt(values.fixtures);
+    } catch (e) {
+      if (!(e instanceof FixtureError)) throw e;
+      throw new Exit(EXIT.fixtures, `conform: the fixtures could not be read: ${e.message}`);
+    }
   }
   const fingerprintOnly = values.fingerprint === true;
-  const select = fingerprintOnly ? {} : selection(values, files);
+  const select = fingerprintOnly ? {} : fresh.random !== undefined ? randomSelection(values) : selection(values, files);
   const { impl, isReference } = await implementation(values, timeoutS * 1000);
   if (fingerprintOnly) {
     console.log(`${impl.name}\n${formatFingerprint(await fingerprint(impl))}`);
     return EXIT.ok;
   }
+  if (fresh.random !== undefined) {
+    console.log(
+      `random seed ${fresh.seed}${fresh.seedDrawn ? " (drawn)" : ""}: reproduce with ` +
+        `deno task conform --random ${fresh.random} --seed ${fresh.seed}${fresh.extremes ? " --extremes" : ""}`,
+    );
+    try {
+      files = [randomFile(fresh.seed!, fresh.random, select, fresh.extremes, impl.supports)];
+    } catch (e) {
+      if (e instanceof UsageError) throw usage(`conform: ${e.message}`);
+      throw e;
+    }
+  }
+  if (fresh.shard) {
+    files = shardFiles(files, select, fresh.shard);
+    console.log(
+      `shard ${fresh.shard.index}/${fresh.shard.count}: ${files.reduce((a, f) => a + f.cases.length, 0)} cases`,
+    );
+  }
   const expectedFailures = values.xfail !== undefined
     ? await readXfail(values.xfail, files)
-    : isReference && values.fixtures === undefined
+    : isReference && values.fixtures === undefined && fresh.random === undefined
     ? [...REFERENCE_XFAIL]
     : [];
   const progress = !values.quiet && Deno.stderr.isTerminal();
@@ -283,14 +381,25 @@ async function main(args: string[]): Promise<number> {
     },
   });
   if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
-  if (isReference) console.log(frameworksOwn(files, select) + "\n");
+  if (isReference && fresh.random === undefined) console.log(frameworksOwn(files, select) + "\n");
   console.log(formatSummary(report));
   if (impl instanceof SubprocessImplementation && impl.restarts) {
     console.log(`(the implementation was restarted ${impl.restarts} time${impl.restarts === 1 ? "" : "s"})`);
   }
-  if (values.json) await Deno.writeTextFile(values.json, toJSON(report));
+  if (values.json) {
+    // The run header says what ran, so that the reports of shards can be merged (conform merge).
+    const run = runHeader(values, fresh, impl.name);
+    await Deno.writeTextFile(values.json, JSON.stringify({ run, ...JSON.parse(toJSON(report)) }, null, 2) + "\n");
+  }
   if (values.junit) await Deno.writeTextFile(values.junit, toJUnit(report));
   if (html) await writeHtml(values.html!, report, html.details);
+  if (fresh.saveFailures) {
+    const path = await saveFailures(fresh.saveFailures, report.cases, files, fresh.seed);
+    console.log(
+      path ? `failing cases written to ${path} (judge them again: --fixtures ${path})` : "no failing case to save",
+    );
+  }
+  if (fresh.random !== undefined) console.log(`random seed ${fresh.seed}`);
   const t = report.totals;
   if (t.fail + t.xpass > 0) return EXIT.failed;
   if (t.pass + t.xfail === 0) {
