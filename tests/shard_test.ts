@@ -67,3 +67,9 @@ Deno.test("mergeShardReports: run order and totals restored; mismatches refused"
   assertThrows(() => mergeShardReports([a, { ...b, cases: b.cases.slice(1) }]), MergeError, "too few cases");
   assertThrows(() => mergeShardReports([]), MergeError);
 });
+
+Deno.test("mergeShardReports keeps the report's other fields (an implementation's capabilities)", () => {
+  const parts = shards(["a", "b", "c"], 2).map((r) => ({ ...r, capabilities: { dtypes: ["float32"] } }));
+  const merged = mergeShardReports(parts) as ShardReport & { capabilities?: unknown };
+  assertEquals(merged.capabilities, { dtypes: ["float32"] });
+});

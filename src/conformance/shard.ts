@@ -177,5 +177,6 @@ export function mergeShardReports(reports: readonly ShardReport[]): ShardReport 
   const totals: Record<CaseStatus, number> = { pass: 0, fail: 0, skip: 0, xfail: 0, xpass: 0 };
   for (const c of cases) totals[c.status]++;
   const { shard: _shard, ...run } = first;
-  return { run, implementation: reports[0].implementation, cases, totals };
+  // Other fields of the report (the implementation's capabilities, …) are the same in every shard: kept as they are.
+  return { ...reports[0], run, cases, totals };
 }
