@@ -2,10 +2,12 @@
  * The reference BatchNorm: training and inference forward, running-statistic
  * updates, and backward, under any {@linkcode BatchNormConvention}.
  *
- * Numerics: every intermediate is a binary64 number; per-channel sums use
- * Neumaier's compensated summation and the variance a corrected two-pass
- * formula (never E[x²] - E[x]²). Each output is rounded once, from its binary64
- * value, to the dtype of the input.
+ * Numerics: float64 inputs are computed in double-double arithmetic (exact
+ * products, compensated sums; src/reference/_exact64.ts), so that every float64
+ * output is correctly rounded up to a hair of ~2^-100 of its terms. Other dtypes:
+ * every intermediate is a binary64 number; per-channel sums use Neumaier's
+ * compensated summation and the variance a corrected two-pass formula (never
+ * E[x²] - E[x]²). Each output is rounded once to the dtype of the input.
  *
  * @module
  */
@@ -14,6 +16,8 @@ import { type BatchNormConvention, type ConventionInput, resolveConvention } fro
 import { allocate, type DType, roundToDType, type TensorArray } from "./dtype.ts";
 import { BatchNormError } from "./errors.ts";
 import { checkTensor, checkValues, type OutputTensor, type Tensor } from "./tensor.ts";
+import * as dd from "./_dd.ts";
+import * as exact64 from "./_exact64.ts";
 
 /**
  * Per-channel parameters and running statistics. Each vector has one value per
@@ -152,6 +156,9 @@ interface Stats {
   readonly meanLow: Float64Array;
   readonly variance: Float64Array;
   readonly invStd: Float64Array;
+  /** float64 only: the low parts of the double-double variance and inverse std. */
+  readonly varianceLow?: Float64Array;
+  readonly invStdLow?: Float64Array;
 }
 
 /**
@@ -186,8 +193,8 @@ export function batchNormTrain(
   return {
     y,
     batchMean: vector(dtype, stats.mean.map((m, c) => m + stats.meanLow[c])),
-    batchVar: vector(dtype, stats.variance),
-    invStd: vector(dtype, stats.invStd),
+    batchVar: vector(dtype, withLow(stats.variance, stats.varianceLow)),
+    invStd: vector(dtype, withLow(stats.invStd, stats.invStdLow)),
     state: updateRunningStats(p, state, stats),
   };
 }
@@ -283,6 +290,7 @@ export function batchNormBackward(
   }
   const useBatch = mode === "train" || !p.c.trackRunningStats;
   const stats = useBatch ? batchStats(p) : runningStats(p, state);
+  if (dtype64(p)) return backward64(p, dy.data, stats, useBatch);
   const { outer, channels, inner, count } = p.layout;
   const xs = p.x, g = dy.data;
   const { dtype } = p;
@@ -507,6 +515,7 @@ function batchStats(p: Prepared): Stats {
       "Expected more than 1 value per channel when training (N·spatial elements per channel)",
     );
   }
+  if (dtype64(p)) return batchStats64(p);
   const mean = new Float64Array(channels), meanLow = new Float64Array(channels);
   const variance = new Float64Array(channels),
     invStd = new Float64Array(channels);
@@ -566,6 +575,11 @@ function runningStats(p: Prepared, state: BatchNormState): Stats {
   );
   checkVariance(rv, "state.runningVar");
   const mean = Float64Array.from(rm), variance = Float64Array.from(rv);
+  if (dtype64(p)) {
+    const invStd = new Float64Array(channels), invStdLow = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) [invStd[c], invStdLow[c]] = invStd64([variance[c], 0], p);
+    return { mean, meanLow: new Float64Array(channels), variance, invStd, invStdLow };
+  }
   return {
     mean,
     meanLow: new Float64Array(channels),
@@ -578,6 +592,15 @@ function normalize(p: Prepared, stats: Stats): OutputTensor {
   const { outer, channels, inner } = p.layout;
   const x = p.x, dtype = p.dtype;
   const y = allocate(dtype, x.length);
+  if (dtype64(p)) {
+    for (let c = 0; c < channels; c++) {
+      const gamma = p.gamma ? p.gamma[c] : 1, beta = p.beta ? p.beta[c] : 0;
+      const a = dd.mul([gamma, 0], [stats.invStd[c], stats.invStdLow?.[c] ?? 0]);
+      const b = dd.sub([beta, 0], dd.mul(a, [stats.mean[c], stats.meanLow[c]]));
+      exact64.affine(x, y, { outer, channels, inner, c }, a, b, [stats.mean[c], stats.meanLow[c]], beta);
+    }
+    return { dtype, shape: [...p.shape], data: y };
+  }
   // As in batchNormBackward: typed-array stores round once; bfloat16 goes through binary64.
   const out = dtype === "bfloat16" ? new Float64Array(x.length) : y;
   for (let c = 0; c < channels; c++) {
@@ -647,6 +670,32 @@ function updateRunningStats(p: Prepared, state: BatchNormState, stats: Stats): U
   const w = c.momentumKind === "new" ? c.momentum! : c.momentumKind === "old" ? 1 - c.momentum! : 1 / numBatchesTracked;
   const runningMean = allocate(p.dtype, channels),
     runningVar = allocate(p.dtype, channels);
+  if (dtype64(p)) {
+    // Double-double: the weights exactly (1 - m as a TwoSum, 1/N as a quotient), the products and sum compensated.
+    const m = c.momentum ?? 0;
+    const fresh: dd.DD = c.momentumKind === "new" ? [m, 0] : c.momentumKind === "old" ? dd.twoSum(1, -m) : dd.div(
+      [1, 0],
+      [numBatchesTracked, 0],
+    );
+    const keep: dd.DD = c.momentumKind === "old" ? [m, 0] : dd.sub([1, 0], fresh);
+    const corr: dd.DD = c.runningVariance === "biased"
+      ? [1, 0]
+      : dd.div([n, 0], [c.runningVariance === "bessel" ? n - 1 : Math.max(n - 1, 1), 0]);
+    for (let k = 0; k < channels; k++) {
+      const oldMean = rm ? rm[k] : 0, oldVar = rv ? rv[k] : 1;
+      const batchMean: dd.DD = [stats.mean[k], stats.meanLow[k]];
+      const batchVar = dd.mul([stats.variance[k], stats.varianceLow?.[k] ?? 0], corr);
+      const naiveW = c.momentumKind === "old" ? 1 - m : fresh[0];
+      const naive = (old: number, batch: number) =>
+        c.momentumKind === "old" ? m * old + naiveW * batch : (1 - naiveW) * old + naiveW * batch;
+      runningMean[k] = dd.round(
+        dd.add(dd.mul(keep, [oldMean, 0]), dd.mul(fresh, batchMean)),
+        naive(oldMean, batchMean[0]),
+      );
+      runningVar[k] = dd.round(dd.add(dd.mul(keep, [oldVar, 0]), dd.mul(fresh, batchVar)), naive(oldVar, batchVar[0]));
+    }
+    return { ...base, runningMean, runningVar, numBatchesTracked };
+  }
   for (let k = 0; k < channels; k++) {
     const oldMean = rm ? rm[k] : 0, oldVar = rv ? rv[k] : 1;
     const batchVar = stats.variance[k] * correction;
@@ -696,4 +745,100 @@ function rounded(
     data[i] = roundToDType(values[i], dtype);
   }
   return { dtype, shape: [...shape], data };
+}
+
+/** Whether the double-double float64 path applies (_exact64.ts). */
+function dtype64(p: Prepared): boolean {
+  return p.dtype === "float64";
+}
+
+/** hi + lo per channel, rounded once to binary64 (hi alone where there is no low part). */
+function withLow(hi: Float64Array, lo: Float64Array | undefined): Float64Array {
+  return lo ? hi.map((h, c) => h + lo[c]) : hi;
+}
+
+/** invStdOf in double-double, from a double-double variance. */
+function invStd64(variance: dd.DD, p: Prepared): dd.DD {
+  const naive = invStdOf(variance[0] + variance[1], p);
+  if (!Number.isFinite(naive) || naive === 0) return [naive, 0];
+  const eps: dd.DD = [p.epsilon, 0];
+  return p.c.epsilonPlacement === "inside"
+    ? dd.div([1, 0], dd.sqrt(dd.add(variance, eps)))
+    : dd.div([1, 0], dd.add(dd.sqrt(variance), eps));
+}
+
+/**
+ * batchStats for float64, in double-double: mean = Σx/n, then the deviations from it give the
+ * variance Σd²/n - (Σd/n)² and a correction Σd/n of the mean (two passes, both compensated).
+ */
+function batchStats64(p: Prepared): Stats {
+  const { outer, channels, inner, count } = p.layout;
+  const mean = new Float64Array(channels), meanLow = new Float64Array(channels);
+  const variance = new Float64Array(channels), varianceLow = new Float64Array(channels);
+  const invStd = new Float64Array(channels), invStdLow = new Float64Array(channels);
+  const n: dd.DD = [count, 0];
+  for (let c = 0; c < channels; c++) {
+    const ch = { outer, channels, inner, c };
+    const total = exact64.sum(p.x, ch);
+    let m = dd.div(total, n), v: dd.DD;
+    if (!Number.isFinite(m[0])) {
+      v = [NaN, 0];
+    } else {
+      const [dev, squares] = exact64.deviations(p.x, ch, m[0], m[1]);
+      if (!Number.isFinite(squares[0])) {
+        v = [squares[0], 0];
+      } else {
+        const shift = dd.div(dev, n);
+        m = dd.add(m, shift);
+        v = dd.sub(dd.div(squares, n), dd.mul(shift, shift));
+        if (v[0] < 0 || (v[0] === 0 && v[1] <= 0)) v = [0, 0];
+      }
+    }
+    [mean[c], meanLow[c]] = m;
+    [variance[c], varianceLow[c]] = v;
+    [invStd[c], invStdLow[c]] = invStd64(v, p);
+  }
+  return { mean, meanLow, variance, varianceLow, invStd, invStdLow };
+}
+
+/**
+ * batchNormBackward for float64, in double-double. Per channel, Σdy and Σdy·(x - mean) are
+ * compensated sums of exact products; then dx = P·dy - R·(x - mean) - Q with double-double
+ * constants P, R, Q (one formula for every convention), rounded once per element.
+ */
+function backward64(p: Prepared, g: ArrayLike<number>, stats: Stats, useBatch: boolean): BackwardResult {
+  const { outer, channels, inner, count } = p.layout;
+  const dx = new Float64Array(p.x.length);
+  const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
+  const n: dd.DD = [count, 0];
+  const zero: dd.DD = [0, 0];
+  for (let c = 0; c < channels; c++) {
+    const ch = { outer, channels, inner, c };
+    const m: dd.DD = [stats.mean[c], stats.meanLow[c]], inv: dd.DD = [stats.invStd[c], stats.invStdLow?.[c] ?? 0];
+    const gamma = p.gamma ? p.gamma[c] : 1;
+    const [sumDy, sumDyD] = exact64.backwardSums(p.x, g, ch, m[0], m[1]);
+    dbeta[c] = dd.round(sumDy, sumDy[0]);
+    const dg = count === 0 ? zero : dd.mul(inv, sumDyD); // an empty sum is 0, whatever invStd is
+    dgamma[c] = dd.round(dg, dg[0]);
+    const P = dd.mul([gamma, 0], inv);
+    let R = zero, Q = zero;
+    if (useBatch) {
+      // dy - mean(dy): Q = P·mean(dy)
+      Q = dd.mul(P, dd.div(sumDy, n));
+      if (p.c.epsilonPlacement === "inside") {
+        // dx = gamma·invStd·(dy - mean(dy) - xhat·mean(dy·xhat)), xhat = (x - mean)·invStd
+        R = dd.mul(dd.mul(P, inv), dd.div(dg, n));
+      } else {
+        // dx = gamma·[(dy - mean(dy))/s - (x - mean)·Σdy·(x - mean)/(n·sigma·s²)], s = sigma + eps = 1/invStd
+        const sigma = dd.sqrt([stats.variance[c], stats.varianceLow?.[c] ?? 0]);
+        if (sigma[0] !== 0) R = dd.div(dd.mul([gamma, 0], dd.mul(sumDyD, dd.mul(inv, inv))), dd.mul(n, sigma));
+      }
+    }
+    exact64.gradient(p.x, g, dx, ch, m, P, R, Q);
+  }
+  return {
+    dx: { dtype: p.dtype, shape: [...p.shape], data: dx },
+    dgamma: p.c.affine ? vector(p.dtype, dgamma) : null,
+    dbeta: p.c.affine ? vector(p.dtype, dbeta) : null,
+  };
 }
