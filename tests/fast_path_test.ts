@@ -14,6 +14,7 @@ import {
   tensor,
 } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
+import { setWasmEnabled, wasmAvailable } from "../src/reference/_wasm.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
 function stream(seed: number): () => number {
@@ -50,9 +51,18 @@ const CONVENTIONS: ConventionInput[] = [
   { epsilon: 0, zeroVarianceInvStd: "zero" },
 ];
 
-Deno.test("the optimised reference is bit-identical to the plain path", async (t) => {
+Deno.test("the optimised reference is bit-identical to the plain path (float32: WebAssembly SIMD and fallback)", async (t) => {
+  assert(wasmAvailable(), "WebAssembly SIMD is available in Deno: the kernels must be tested");
   let compared = 0;
-  for (const dtype of ["float64", "float32", "float16", "bfloat16"] as DType[]) {
+  for (
+    const [dtype, useWasm] of [
+      ["float64", true],
+      ["float32", true],
+      ["float32", false],
+      ["float16", true],
+      ["bfloat16", true],
+    ] as [DType, boolean][]
+  ) {
     for (
       const [shape, axis] of [
         [[5, 3], 1],
@@ -64,7 +74,8 @@ Deno.test("the optimised reference is bit-identical to the plain path", async (t
       ] as const
     ) {
       for (const [ci, conv] of CONVENTIONS.entries()) {
-        await t.step(`${dtype} [${shape}] axis ${axis} convention ${ci}`, () => {
+        await t.step(`${dtype}${useWasm ? "" : " (no wasm)"} [${shape}] axis ${axis} convention ${ci}`, () => {
+          const previous = setWasmEnabled(useWasm);
           const r = stream(dtype.length * 1000 + shape.length * 100 + ci);
           const n = shape.reduce((a, b) => a * b, 1);
           const C = shape.at(axis)!;
@@ -113,8 +124,13 @@ Deno.test("the optimised reference is bit-identical to the plain path", async (t
             }
             return out;
           };
-          const fast = run({ batchNormTrain, batchNormBackward, batchNormInference } as unknown as typeof plain),
-            slow = run(plain);
+          let fast;
+          try {
+            fast = run({ batchNormTrain, batchNormBackward, batchNormInference } as unknown as typeof plain);
+          } finally {
+            setWasmEnabled(previous);
+          }
+          const slow = run(plain);
           const agree = dtype === "float64" ? close64 : same;
           slow.forEach((v, i) => assert(agree(fast[i], v), `output ${i} differs`));
           compared += slow.length;

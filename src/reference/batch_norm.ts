@@ -18,6 +18,7 @@ import { BatchNormError } from "./errors.ts";
 import { checkTensor, checkValues, type OutputTensor, type Tensor } from "./tensor.ts";
 import * as dd from "./_dd.ts";
 import * as exact64 from "./_exact64.ts";
+import * as wasm from "./_wasm.ts";
 
 /**
  * Per-channel parameters and running statistics. Each vector has one value per
@@ -591,6 +592,13 @@ function runningStats(p: Prepared, state: BatchNormState): Stats {
 function normalize(p: Prepared, stats: Stats): OutputTensor {
   const { outer, channels, inner } = p.layout;
   const x = p.x, dtype = p.dtype;
+  if (dtype === "float32") {
+    // WebAssembly SIMD where available (_wasm.ts), the same operations in the same order as the loop below.
+    const scale = stats.invStd.map((s, c) => (p.gamma ? p.gamma[c] : 1) * s);
+    const shift = Float64Array.from({ length: channels }, (_, c) => p.beta ? p.beta[c] : 0);
+    const fast = wasm.normalizeF32(x, outer, channels, inner, stats.mean, stats.meanLow, scale, shift);
+    if (fast) return { dtype, shape: [...p.shape], data: fast };
+  }
   const y = allocate(dtype, x.length);
   if (dtype64(p)) {
     for (let c = 0; c < channels; c++) {
