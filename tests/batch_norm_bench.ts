@@ -9,6 +9,7 @@
 import * as ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs";
 import { batchNormBackward, batchNormInference, batchNormTrain } from "../mod.ts";
+import { setWasmEnabled } from "../src/reference/_wasm.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
 
@@ -46,6 +47,19 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
     name: `reference inference ${label}`,
     group: `inference ${label}`,
     fn: () => void batchNormInference(x, state, "onnx"),
+  });
+  Deno.bench({
+    // The same call with the WebAssembly kernels off: the TypeScript loop they replace (same bits).
+    name: `reference inference, TypeScript loop ${label}`,
+    group: `inference ${label}`,
+    fn: () => {
+      const previous = setWasmEnabled(false);
+      try {
+        batchNormInference(x, state, "onnx");
+      } finally {
+        setWasmEnabled(previous);
+      }
+    },
   });
   Deno.bench({
     name: `onnxruntime inference ${label}`,
