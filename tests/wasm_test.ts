@@ -6,7 +6,9 @@
 import { assert, assertEquals } from "@std/assert";
 import { assemble, moduleText, OUT, WAT } from "../scripts/generators/build_wasm.ts";
 import { KERNELS_BASE64 } from "../src/reference/_wasm_kernels.ts";
-import { wasmAvailable } from "../src/reference/_wasm.ts";
+import { channelDeviationsF32, channelSumF32, stageF32, wasmAvailable } from "../src/reference/_wasm.ts";
+import { BLOCK, combine, deviationRun, sumRun } from "../src/reference/_lanes.ts";
+import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
 const root = new URL("../", import.meta.url);
 
@@ -21,4 +23,40 @@ Deno.test("the kernels validate and load in this runtime (WebAssembly SIMD)", ()
   const embedded = Uint8Array.from(atob(KERNELS_BASE64), (ch) => ch.charCodeAt(0));
   assert(WebAssembly.validate(embedded));
   assert(wasmAvailable());
+});
+
+Deno.test("the statistics kernels fill every lane exactly as the TypeScript loops do (raw accumulators)", () => {
+  const u = uniformStream(7);
+  let compared = 0;
+  for (const inner of [0, 1, 5, 7, 8, 9, 16, 23, 40, 61]) {
+    for (const outer of [1, 3]) {
+      const channels = 2, n = outer * channels * inner;
+      // float32 values spread over 2^±40, with an infinity or NaN in some runs
+      const x = Float32Array.from({ length: n }, () => (u() - 0.5) * 2 ** Math.round(80 * (u() - 0.5)));
+      if (inner === 9) x[3] = Infinity;
+      if (inner === 23) x[5] = NaN;
+      const st = stageF32(x)!;
+      for (let c = 0; c < channels; c++) {
+        const m = u() - 0.5;
+        const ts = new Float64Array(3 * BLOCK).map(() => u() - 0.5), kernel = ts.slice();
+        for (let o = 0; o < outer; o++) sumRun(x, (o * channels + c) * inner, inner, ts, 0);
+        channelSumF32(st, outer, channels, inner, c, kernel);
+        for (let o = 0; o < outer; o++) deviationRun(x, (o * channels + c) * inner, inner, m, ts, BLOCK, 2 * BLOCK);
+        channelDeviationsF32(st, outer, channels, inner, c, m, kernel);
+        ts.forEach((v, i) => assert(Object.is(v, kernel[i]), `inner ${inner} channel ${c}: lane value ${i}`));
+        compared += ts.length;
+      }
+    }
+  }
+  assert(compared > 1000);
+});
+
+Deno.test("the lanes are as _lanes.ts states: offset i of a run in lane i mod 8 while a group of 8 remains", () => {
+  const x = Float64Array.from({ length: 21 }, (_, i) => 2 ** i);
+  const acc = new Float64Array(BLOCK);
+  sumRun(x, 0, 21, acc, 0);
+  // lanes 0..7: offsets j, j + 8; tail lane 8: offsets 16..20 (powers of two: every sum exact)
+  for (let j = 0; j < 8; j++) assertEquals(acc[j], 2 ** j + 2 ** (j + 8));
+  assertEquals(acc[8], 2 ** 16 + 2 ** 17 + 2 ** 18 + 2 ** 19 + 2 ** 20);
+  assertEquals(combine(acc, 0), 2 ** 21 - 1);
 });

@@ -9,10 +9,13 @@
  */
 
 import { KERNELS_BASE64 } from "./_wasm_kernels.ts";
+import { BLOCK } from "./_lanes.ts";
 
 /** The kernels' exports (see _kernels.wat for each one's contract). */
 interface Kernels {
   readonly memory: WebAssembly.Memory;
+  sum_f32(xp: number, len: number, acc: number): void;
+  dev_f32(xp: number, len: number, m: number, acc: number): void;
   normalize_f32(
     xp: number,
     yp: number,
@@ -71,14 +74,70 @@ function reserve(k: Kernels, bytes: number): ArrayBuffer {
 }
 
 /**
- * y = ((x - mean) - meanLow)·scale + shift per channel, in binary64, rounded once to float32: the
- * float32 case of batch_norm.ts's normalize, in WebAssembly SIMD. x is copied into the kernel's
- * memory and y out of it.
+ * A float32 tensor placed in the kernels' memory for one call: x at byte 0, room for y at `yp`, and
+ * three accumulator blocks (_lanes.ts) at `acc`. Offsets stay valid while the memory grows.
+ */
+export interface Staged {
+  readonly k: Kernels;
+  readonly n: number;
+  readonly yp: number;
+  readonly acc: number;
+}
+
+/**
+ * Copies x into the kernels' memory.
  *
- * @returns y, or null when the kernels are not in use (the caller then runs its own loop).
+ * @returns The staging, or null when the kernels are not in use (the caller then runs its own loops).
+ */
+export function stageF32(x: ArrayLike<number>): Staged | null {
+  const k = enabled ? load() : null;
+  if (k === null) return null;
+  const n = x.length, bytes = n * 4, yp = (bytes + 15) & ~15, acc = (yp + bytes + 15) & ~15;
+  const buffer = reserve(k, acc + 3 * BLOCK * 8);
+  new Float32Array(buffer, 0, n).set(x);
+  return { k, n, yp, acc };
+}
+
+/**
+ * The two passes of one channel's statistics (see _lanes.ts), in the kernels: `acc` (3 blocks: Σx;
+ * then, with the mean m, Σd² and Σd) is copied in, the runs added, and copied back.
+ */
+export function channelSumF32(
+  st: Staged,
+  outer: number,
+  channels: number,
+  inner: number,
+  c: number,
+  acc: Float64Array,
+): void {
+  const view = new Float64Array(st.k.memory.buffer, st.acc, BLOCK);
+  view.set(acc.subarray(0, BLOCK));
+  for (let o = 0; o < outer; o++) st.k.sum_f32(((o * channels + c) * inner) * 4, inner, st.acc);
+  acc.set(view, 0);
+}
+
+/** See {@linkcode channelSumF32}: Σd² into acc's second block, Σd into its third, for d = x - m. */
+export function channelDeviationsF32(
+  st: Staged,
+  outer: number,
+  channels: number,
+  inner: number,
+  c: number,
+  m: number,
+  acc: Float64Array,
+): void {
+  const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
+  view.set(acc.subarray(BLOCK, 3 * BLOCK));
+  for (let o = 0; o < outer; o++) st.k.dev_f32(((o * channels + c) * inner) * 4, inner, m, st.acc);
+  acc.set(view, BLOCK);
+}
+
+/**
+ * y = ((x - mean) - meanLow)·scale + shift per channel, in binary64, rounded once to float32: the
+ * float32 case of batch_norm.ts's normalize, in WebAssembly SIMD, on a staged x; y is copied out.
  */
 export function normalizeF32(
-  x: ArrayLike<number>,
+  st: Staged,
   outer: number,
   channels: number,
   inner: number,
@@ -86,17 +145,13 @@ export function normalizeF32(
   meanLow: ArrayLike<number>,
   scale: ArrayLike<number>,
   shift: ArrayLike<number>,
-): Float32Array | null {
-  const k = enabled ? load() : null;
-  if (k === null) return null;
-  const n = x.length, bytes = n * 4, yp = (bytes + 15) & ~15;
-  const buffer = reserve(k, yp + bytes);
-  new Float32Array(buffer, 0, n).set(x);
+): Float32Array {
+  const { k, yp, n } = st;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       const start = ((o * channels + c) * inner) * 4;
       k.normalize_f32(start, yp + start, inner, mean[c], meanLow[c], scale[c], shift[c]);
     }
   }
-  return new Float32Array(buffer.slice(yp, yp + bytes));
+  return new Float32Array((k.memory.buffer as ArrayBuffer).slice(yp, yp + n * 4));
 }

@@ -19,6 +19,7 @@ import { checkTensor, checkValues, type OutputTensor, type Tensor } from "./tens
 import * as dd from "./_dd.ts";
 import * as exact64 from "./_exact64.ts";
 import * as wasm from "./_wasm.ts";
+import * as lanes from "./_lanes.ts";
 
 /**
  * Per-channel parameters and running statistics. Each vector has one value per
@@ -157,6 +158,8 @@ interface Stats {
   readonly meanLow: Float64Array;
   readonly variance: Float64Array;
   readonly invStd: Float64Array;
+  /** float32 with the WebAssembly kernels: x, already in the kernels' memory. */
+  readonly staged?: wasm.Staged | null;
   /** float64 only: the low parts of the double-double variance and inverse std. */
   readonly varianceLow?: Float64Array;
   readonly invStdLow?: Float64Array;
@@ -521,41 +524,27 @@ function batchStats(p: Prepared): Stats {
   const variance = new Float64Array(channels),
     invStd = new Float64Array(channels);
   const x = p.x;
+  // Compensated sums in the lane order of _lanes.ts, in WebAssembly SIMD where available (the same bits).
+  const staged = p.dtype === "float32" ? wasm.stageF32(x) : null;
+  const acc = new Float64Array(3 * lanes.BLOCK);
   for (let c = 0; c < channels; c++) {
-    // Neumaier sum of x, in the order of the elements.
-    let s = 0, comp = 0;
-    for (let o = 0; o < outer; o++) {
-      const end = (o * channels + c + 1) * inner;
-      for (let k = end - inner; k < end; k++) {
-        const v = x[k], t = s + v;
-        comp += Math.abs(s) >= Math.abs(v) ? (s - t) + v : (v - t) + s;
-        s = t;
-      }
-    }
-    const m = (Number.isFinite(s) ? s + comp : s) / count;
+    acc.fill(0);
+    if (staged) wasm.channelSumF32(staged, outer, channels, inner, c, acc);
+    else for (let o = 0; o < outer; o++) lanes.sumRun(x, (o * channels + c) * inner, inner, acc, 0);
+    const m = lanes.combine(acc, 0) / count;
     // Corrected two-pass (Björck): the sum of deviations removes the first-order error of m.
-    let sq = 0, cSq = 0, dv = 0, cDv = 0;
-    for (let o = 0; o < outer; o++) {
-      const end = (o * channels + c + 1) * inner;
-      for (let k = end - inner; k < end; k++) {
-        const d = x[k] - m, d2 = d * d;
-        let t = sq + d2;
-        cSq += Math.abs(sq) >= Math.abs(d2) ? (sq - t) + d2 : (d2 - t) + sq;
-        sq = t;
-        t = dv + d;
-        cDv += Math.abs(dv) >= Math.abs(d) ? (dv - t) + d : (d - t) + dv;
-        dv = t;
-      }
-    }
-    const squares = Number.isFinite(sq) ? sq + cSq : sq;
-    const dev = Number.isFinite(dv) ? dv + cDv : dv;
+    if (staged) wasm.channelDeviationsF32(staged, outer, channels, inner, c, m, acc);
+    else {for (let o = 0; o < outer; o++) {
+        lanes.deviationRun(x, (o * channels + c) * inner, inner, m, acc, lanes.BLOCK, 2 * lanes.BLOCK);
+      }}
+    const squares = lanes.combine(acc, lanes.BLOCK), dev = lanes.combine(acc, 2 * lanes.BLOCK);
     const v = Math.max((squares - dev * dev / count) / count, 0);
     mean[c] = m;
     meanLow[c] = Number.isFinite(dev) ? dev / count : 0;
     variance[c] = Number.isNaN(m) ? NaN : v;
     invStd[c] = invStdOf(variance[c], p);
   }
-  return { mean, meanLow, variance, invStd };
+  return { mean, meanLow, variance, invStd, staged };
 }
 
 function runningStats(p: Prepared, state: BatchNormState): Stats {
@@ -596,8 +585,11 @@ function normalize(p: Prepared, stats: Stats): OutputTensor {
     // WebAssembly SIMD where available (_wasm.ts), the same operations in the same order as the loop below.
     const scale = stats.invStd.map((s, c) => (p.gamma ? p.gamma[c] : 1) * s);
     const shift = Float64Array.from({ length: channels }, (_, c) => p.beta ? p.beta[c] : 0);
-    const fast = wasm.normalizeF32(x, outer, channels, inner, stats.mean, stats.meanLow, scale, shift);
-    if (fast) return { dtype, shape: [...p.shape], data: fast };
+    const staged = stats.staged ?? wasm.stageF32(x);
+    if (staged) {
+      const y = wasm.normalizeF32(staged, outer, channels, inner, stats.mean, stats.meanLow, scale, shift);
+      return { dtype, shape: [...p.shape], data: y };
+    }
   }
   const y = allocate(dtype, x.length);
   if (dtype64(p)) {

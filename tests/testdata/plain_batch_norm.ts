@@ -1,5 +1,6 @@
 // The plain path: the reference as first written (closures per element, Accumulator objects), frozen as the oracle
 // that tests/fast_path_test.ts holds the optimised src/reference/batch_norm.ts to, bit for bit. Not used by mod.ts.
+// One change since: the batch statistics sum in the lane order the WebAssembly kernels share (LaneAccumulator).
 
 /**
  * The reference BatchNorm: training and inference forward, running-statistic
@@ -477,6 +478,31 @@ class Accumulator {
   }
 }
 
+/**
+ * The lane order of the batch statistics (src/reference/_lanes.ts, written again here): within each run of
+ * `inner` elements, offset i goes to lane i mod 8 while a whole group of 8 remains, the rest to lane 8; the nine
+ * Neumaier sums are then added in lane order, their compensations after each step.
+ */
+class LaneAccumulator {
+  #lanes = Array.from({ length: 9 }, () => ({ sum: 0, compensation: 0 }));
+  add(offsetInRun: number, inner: number, v: number): void {
+    const lane = this.#lanes[offsetInRun < inner - (inner % 8) ? offsetInRun % 8 : 8];
+    const t = lane.sum + v;
+    lane.compensation += Math.abs(lane.sum) >= Math.abs(v) ? (lane.sum - t) + v : (v - t) + lane.sum;
+    lane.sum = t;
+  }
+  value(): number {
+    let { sum, compensation } = this.#lanes[0];
+    for (const lane of this.#lanes.slice(1)) {
+      const t = sum + lane.sum;
+      compensation += lane.compensation;
+      compensation += Math.abs(sum) >= Math.abs(lane.sum) ? (sum - t) + lane.sum : (lane.sum - t) + sum;
+      sum = t;
+    }
+    return Number.isFinite(sum) ? sum + compensation : sum;
+  }
+}
+
 function forChannel(
   outer: number,
   channels: number,
@@ -527,15 +553,15 @@ function batchStats(p: Prepared): Stats {
     invStd = new Float64Array(channels);
   const x = p.x;
   for (let c = 0; c < channels; c++) {
-    const sum = new Accumulator();
-    forChannel(outer, channels, inner, c, (k) => sum.add(x[k]));
+    const sum = new LaneAccumulator();
+    forChannel(outer, channels, inner, c, (k) => sum.add(k % inner, inner, x[k]));
     const m = sum.value() / count;
     // Corrected two-pass (Björck): the second term removes the first-order error of m.
-    const squares = new Accumulator(), deviations = new Accumulator();
+    const squares = new LaneAccumulator(), deviations = new LaneAccumulator();
     forChannel(outer, channels, inner, c, (k) => {
       const d = x[k] - m;
-      squares.add(d * d);
-      deviations.add(d);
+      squares.add(k % inner, inner, d * d);
+      deviations.add(k % inner, inner, d);
     });
     const dev = deviations.value();
     const v = Math.max((squares.value() - dev * dev / count) / count, 0);
