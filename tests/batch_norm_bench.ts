@@ -8,7 +8,7 @@
  */
 import * as ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs";
-import { batchNormBackward, batchNormInference, batchNormTrain } from "../mod.ts";
+import { batchNormBackward, batchNormInference, batchNormTrain, KernelArena } from "../mod.ts";
 import { setWasmEnabled } from "../src/reference/_wasm.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
@@ -42,7 +42,27 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
   const dyNhwc = tf.tensor4d(dyData, [N, H, W, C]);
   const [gamma, beta, mean, variance] = [tf.ones([C]), tf.zeros([C]), tf.zeros([C]), tf.ones([C])];
 
+  // Tensors in the kernels' memory: x and y in a KernelArena, y written in place (no copy, no allocation).
+  const arena = new KernelArena(2 * 4 * n + 32);
+  const ax = arena.float32([N, C, H, W]), ay = arena.float32([N, C, H, W]);
+  ax.data.set(data);
+
   Deno.bench({ name: `copy floor ${label}`, group: `inference ${label}`, fn: () => dst.set(data) });
+  Deno.bench({
+    name: `reference inference, in kernel memory ${label}`,
+    group: `inference ${label}`,
+    fn: () => void batchNormInference(ax, state, "onnx", { out: ay.data }),
+  });
+  Deno.bench({
+    name: `reference inference, caller-owned output ${label}`,
+    group: `inference ${label}`,
+    fn: () => void batchNormInference(x, state, "onnx", { out: dst }),
+  });
+  Deno.bench({
+    name: `reference training, in kernel memory ${label}`,
+    group: `training ${label}`,
+    fn: () => void batchNormTrain(ax, state, "onnx", { out: ay.data }),
+  });
   Deno.bench({
     name: `reference inference ${label}`,
     group: `inference ${label}`,
@@ -76,6 +96,18 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
     name: `reference training ${label}`,
     group: `training ${label}`,
     fn: () => void batchNormTrain(x, state, "onnx"),
+  });
+  Deno.bench({
+    name: `reference training, TypeScript loop ${label}`,
+    group: `training ${label}`,
+    fn: () => {
+      const previous = setWasmEnabled(false);
+      try {
+        batchNormTrain(x, state, "onnx");
+      } finally {
+        setWasmEnabled(previous);
+      }
+    },
   });
   Deno.bench({
     name: `onnxruntime training ${label}`,

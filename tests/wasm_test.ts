@@ -3,10 +3,17 @@
  * `deno task wasm` assembles from src/reference/_kernels.wat (so the shipped bytes are the reviewed source),
  * and it loads here. Their results are held bit for bit to the plain path by tests/fast_path_test.ts.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { allocate, BatchNormError, batchNormInference, batchNormTrain, KernelArena, tensor } from "../mod.ts";
 import { assemble, moduleText, OUT, WAT } from "../scripts/generators/build_wasm.ts";
 import { KERNELS_BASE64 } from "../src/reference/_wasm_kernels.ts";
-import { channelDeviationsF32, channelSumF32, stageF32, wasmAvailable } from "../src/reference/_wasm.ts";
+import {
+  channelDeviationsF32,
+  channelSumF32,
+  setWasmEnabled,
+  stageF32,
+  wasmAvailable,
+} from "../src/reference/_wasm.ts";
 import { BLOCK, combine, deviationRun, sumRun } from "../src/reference/_lanes.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
@@ -59,4 +66,64 @@ Deno.test("the lanes are as _lanes.ts states: offset i of a run in lane i mod 8 
   for (let j = 0; j < 8; j++) assertEquals(acc[j], 2 ** j + 2 ** (j + 8));
   assertEquals(acc[8], 2 ** 16 + 2 ** 17 + 2 ** 18 + 2 ** 19 + 2 ** 20);
   assertEquals(combine(acc, 0), 2 ** 21 - 1);
+});
+
+Deno.test("tensors in kernel memory and caller-owned outputs give the same bits as fresh ones", () => {
+  const u = uniformStream(11);
+  const shape = [3, 5, 7, 3], n = 3 * 5 * 7 * 3, C = 5;
+  const values = Array.from({ length: n }, (_, i) => i === 17 ? Infinity : (u() - 0.5) * 2 ** Math.round(20 * u()));
+  const params = [0.5, -0.5, -0.5, 0.5].map((shift) => Array.from({ length: C }, () => u() + shift));
+  for (const useWasm of [true, false]) {
+    const previous = setWasmEnabled(useWasm);
+    try {
+      for (const dtype of ["float32", "float64", "float16", "bfloat16"] as const) {
+        const x = tensor(dtype, shape, values);
+        const [gamma, beta, runningMean, runningVar] = params.map((p) => tensor(dtype, [C], p).data);
+        const state = { gamma, beta, runningMean, runningVar };
+        const fresh = [batchNormInference(x, state).y.data, batchNormTrain(x, state).y.data];
+        const same = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) =>
+          assert(Array.prototype.every.call(want, (v, i) => Object.is(v, got[i])), `${dtype} ${what} wasm ${useWasm}`);
+        // caller-owned output, reused
+        const out = allocate(dtype, n);
+        assert(batchNormInference(x, state, "pytorch", { out }).y.data === out);
+        same(out, fresh[0], "inference into out");
+        assert(batchNormTrain(x, state, "pytorch", { out }).y.data === out);
+        same(out, fresh[1], "training into out");
+        // in place
+        const inPlace = x.data.slice();
+        batchNormInference({ ...x, data: inPlace }, state, "pytorch", { out: inPlace });
+        same(inPlace, fresh[0], "inference in place");
+        if (dtype !== "float32") continue;
+        // x and y in a KernelArena: read and written in place by the kernels
+        const arena = new KernelArena(2 * 4 * n + 32);
+        const ax = arena.float32(shape), ay = arena.float32(shape);
+        ax.data.set(x.data);
+        assert(batchNormInference(ax, state, "pytorch", { out: ay.data }).y.data === ay.data);
+        same(ay.data, fresh[0], "arena inference");
+        assert(batchNormTrain(ax, state, "pytorch", { out: ay.data }).y.data === ay.data);
+        same(ay.data, fresh[1], "arena training");
+        // x in the arena, y not: fresh output, and a plain caller-owned one
+        same(batchNormTrain(ax, state).y.data, fresh[1], "arena x, fresh y");
+        same(batchNormInference(ax, state, "pytorch", { out }).y.data, fresh[0], "arena x, plain out");
+      }
+    } finally {
+      setWasmEnabled(previous);
+    }
+  }
+});
+
+Deno.test("a wrong output is refused with a clear error, and an arena refuses what it cannot hold", () => {
+  const x = tensor("float32", [2, 2], [1, 2, 3, 4]);
+  const state = { runningMean: [0, 0], runningVar: [1, 1], gamma: [1, 1], beta: [0, 0] };
+  for (const out of [new Float32Array(3), new Float64Array(4), [0, 0, 0, 0]]) {
+    assertThrows(
+      () => batchNormInference(x, state, "pytorch", { out: out as Float32Array }),
+      BatchNormError,
+      "options.out",
+    );
+  }
+  const arena = new KernelArena(64);
+  arena.float32([4, 4]);
+  assertThrows(() => arena.float32([2]), RangeError, "no room");
+  assertThrows(() => new KernelArena(-1), RangeError);
 });

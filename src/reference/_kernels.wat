@@ -7,9 +7,11 @@
 ;; once to float32 (f32x4.demote_f64x2_zero rounds to nearest, ties to even, like a Float32Array store).
 ;; Results are therefore bit-identical to the TypeScript path (tests/fast_path_test.ts).
 ;;
-;; Memory: one linear memory, exported; the caller places tensors in it and passes byte offsets.
+;; Memory: one linear memory, imported (env.memory): src/reference/_wasm.ts instantiates the module once for
+;; its own growable staging memory and once per KernelArena, whose memory never grows (views into it stay
+;; valid). The caller places tensors in it and passes byte offsets.
 (module
-  (memory (export "memory") 1)
+  (import "env" "memory" (memory 1))
 
   ;; normalize_f32: y[k] = f32(((f64(x[k]) - m) - low) * scale + shift) for one run of `len` float32s
   ;; starting at byte offsets xp (input) and yp (output), with the channel's constants m, low, scale, shift.

@@ -11,7 +11,7 @@
 import { KERNELS_BASE64 } from "./_wasm_kernels.ts";
 import { BLOCK } from "./_lanes.ts";
 
-/** The kernels' exports (see _kernels.wat for each one's contract). */
+/** The kernels' exports (see _kernels.wat for each one's contract), with the memory they work in. */
 interface Kernels {
   readonly memory: WebAssembly.Memory;
   sum_f32(xp: number, len: number, acc: number): void;
@@ -27,22 +27,37 @@ interface Kernels {
   ): void;
 }
 
-/** undefined: not loaded yet; null: unavailable here. */
-let loaded: Kernels | null | undefined;
+/** undefined: not compiled yet; null: unavailable here. */
+let compiled: WebAssembly.Module | null | undefined;
+/** The instance on the growable staging memory, for tensors that live elsewhere. */
+let staging: Kernels | null = null;
 let enabled = true;
+/** Each KernelArena's instance, by the arena memory's buffer. */
+const arenas = new WeakMap<ArrayBufferLike, Kernels>();
 
-function load(): Kernels | null {
-  if (loaded !== undefined) return loaded;
-  loaded = null;
+function compile(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
+  compiled = null;
   try {
     const bytes = Uint8Array.from(atob(KERNELS_BASE64), (ch) => ch.charCodeAt(0));
-    if (typeof WebAssembly === "object" && WebAssembly.validate(bytes)) {
-      loaded = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Kernels;
-    }
+    if (typeof WebAssembly === "object" && WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
   } catch {
-    loaded = null; // e.g. a runtime that forbids compiling WebAssembly: the TypeScript loops remain
+    compiled = null; // e.g. a runtime that forbids compiling WebAssembly: the TypeScript loops remain
   }
-  return loaded;
+  return compiled;
+}
+
+function instantiate(memory: WebAssembly.Memory): Kernels | null {
+  const module = compile();
+  if (module === null) return null;
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  return { ...(exports as unknown as Omit<Kernels, "memory">), memory };
+}
+
+function stagingKernels(): Kernels | null {
+  if (!enabled) return null;
+  staging ??= instantiate(new WebAssembly.Memory({ initial: 1 }));
+  return staging;
 }
 
 /**
@@ -60,10 +75,10 @@ export function setWasmEnabled(on: boolean): boolean {
 /**
  * Whether the kernels are in use: enabled and available in this runtime.
  *
- * @returns `true` when normalize runs in WebAssembly SIMD.
+ * @returns `true` when the float32 loops run in WebAssembly SIMD.
  */
 export function wasmAvailable(): boolean {
-  return enabled && load() !== null;
+  return enabled && compile() !== null;
 }
 
 /** The memory's bytes, grown to at least `bytes` (growing detaches earlier views of it). */
@@ -73,29 +88,103 @@ function reserve(k: Kernels, bytes: number): ArrayBuffer {
   return k.memory.buffer as ArrayBuffer; // this memory is not shared
 }
 
+/** Bytes at the start of an arena for the accumulator blocks (3 blocks of 18 float64, rounded up). */
+const ARENA_HEADER = 512;
+
 /**
- * A float32 tensor placed in the kernels' memory for one call: x at byte 0, room for y at `yp`, and
- * three accumulator blocks (_lanes.ts) at `acc`. Offsets stay valid while the memory grows.
+ * Memory for tensors that the reference's kernels read and write in place: float32 tensors allocated
+ * here are views into the kernels' own WebAssembly memory, so a call on them copies nothing in, and
+ * writes y straight into a caller-owned output allocated here too (`{ out }`). The memory is sized
+ * once and never grows, so the views stay valid for the arena's life. Where WebAssembly SIMD is
+ * missing, the arena hands out ordinary Float32Arrays and everything still works (without the gain).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { batchNormInference, KernelArena } from "../../mod.ts";
+ * const arena = new KernelArena(2 * 4 * 8 + 32);
+ * const x = arena.float32([4, 2]), y = arena.float32([4, 2]);
+ * x.data.set([1, 2, 3, 4, 5, 6, 7, 8]);
+ * const state = { gamma: [1, 1], beta: [0, 0], runningMean: [0, 0], runningVar: [1, 1] };
+ * const out = batchNormInference(x, state, { epsilon: 0 }, { out: y.data });
+ * assert(out.y.data === y.data && y.data[2] === 3);
+ * ```
+ */
+export class KernelArena {
+  readonly #buffer: ArrayBuffer | null;
+  readonly #limit: number;
+  #used = ARENA_HEADER;
+
+  /**
+   * An arena with room for `bytes` bytes of tensors, in a WebAssembly memory of its own.
+   *
+   * @param bytes The room for tensors, in bytes (each tensor's start is rounded up to 16 bytes: allow 12
+   *   bytes more per tensor).
+   */
+  constructor(bytes: number) {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > 2 ** 31) {
+      throw new RangeError(`KernelArena: bytes must be an integer in [0, 2^31], got ${bytes}`);
+    }
+    this.#limit = ARENA_HEADER + bytes;
+    const memory = new WebAssembly.Memory({ initial: Math.ceil((bytes + ARENA_HEADER) / 65536) || 1 });
+    const kernels = compile() === null ? null : instantiate(memory);
+    this.#buffer = kernels ? memory.buffer as ArrayBuffer : null;
+    if (kernels) arenas.set(memory.buffer, kernels);
+  }
+
+  /**
+   * A float32 tensor of zeros, its data a view into the arena.
+   *
+   * @param shape The tensor's dimensions.
+   * @returns The tensor; fill `data` in place.
+   * @throws {RangeError} When the arena has no room left.
+   */
+  float32(shape: readonly number[]): { dtype: "float32"; shape: number[]; data: Float32Array } {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const start = (this.#used + 15) & ~15;
+    if (start + 4 * n > this.#limit) {
+      throw new RangeError(
+        `KernelArena: no room for ${n} float32 values (${Math.max(this.#limit - start, 0)} bytes left)`,
+      );
+    }
+    if (!this.#buffer) {
+      this.#used = start + 4 * n;
+      return { dtype: "float32", shape: [...shape], data: new Float32Array(n) };
+    }
+    this.#used = start + 4 * n;
+    return { dtype: "float32", shape: [...shape], data: new Float32Array(this.#buffer, start, n) };
+  }
+}
+
+/**
+ * A float32 tensor where the kernels can read it: in a KernelArena (in place), or copied into the
+ * staging memory (x at byte 0). `acc`: three accumulator blocks (_lanes.ts).
  */
 export interface Staged {
   readonly k: Kernels;
   readonly n: number;
-  readonly yp: number;
+  readonly xp: number;
   readonly acc: number;
 }
 
 /**
- * Copies x into the kernels' memory.
+ * Where the kernels read x: in place when x is a view into a KernelArena, else a copy in the staging memory.
  *
  * @returns The staging, or null when the kernels are not in use (the caller then runs its own loops).
  */
 export function stageF32(x: ArrayLike<number>): Staged | null {
-  const k = enabled ? load() : null;
+  if (!enabled) return null;
+  const n = x.length;
+  if (x instanceof Float32Array) {
+    const arena = arenas.get(x.buffer);
+    if (arena) return { k: arena, n, xp: x.byteOffset, acc: 0 };
+  }
+  const k = stagingKernels();
   if (k === null) return null;
-  const n = x.length, bytes = n * 4, yp = (bytes + 15) & ~15, acc = (yp + bytes + 15) & ~15;
-  const buffer = reserve(k, acc + 3 * BLOCK * 8);
+  const acc = (n * 4 + 15) & ~15;
+  const buffer = reserve(k, acc + ARENA_HEADER);
   new Float32Array(buffer, 0, n).set(x);
-  return { k, n, yp, acc };
+  return { k, n, xp: 0, acc };
 }
 
 /**
@@ -112,7 +201,7 @@ export function channelSumF32(
 ): void {
   const view = new Float64Array(st.k.memory.buffer, st.acc, BLOCK);
   view.set(acc.subarray(0, BLOCK));
-  for (let o = 0; o < outer; o++) st.k.sum_f32(((o * channels + c) * inner) * 4, inner, st.acc);
+  for (let o = 0; o < outer; o++) st.k.sum_f32(st.xp + ((o * channels + c) * inner) * 4, inner, st.acc);
   acc.set(view, 0);
 }
 
@@ -128,13 +217,17 @@ export function channelDeviationsF32(
 ): void {
   const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
   view.set(acc.subarray(BLOCK, 3 * BLOCK));
-  for (let o = 0; o < outer; o++) st.k.dev_f32(((o * channels + c) * inner) * 4, inner, m, st.acc);
+  for (let o = 0; o < outer; o++) st.k.dev_f32(st.xp + ((o * channels + c) * inner) * 4, inner, m, st.acc);
   acc.set(view, BLOCK);
 }
 
 /**
  * y = ((x - mean) - meanLow)·scale + shift per channel, in binary64, rounded once to float32: the
- * float32 case of batch_norm.ts's normalize, in WebAssembly SIMD, on a staged x; y is copied out.
+ * float32 case of batch_norm.ts's normalize, in WebAssembly SIMD, on a staged x. y is written in place
+ * when `out` lives in the same memory as x (a KernelArena); else, for a copied x, into the staging
+ * memory and copied out (into `out` when given).
+ *
+ * @returns y, or null when x is in an arena and `out` is not (the caller's loop then writes `out`).
  */
 export function normalizeF32(
   st: Staged,
@@ -145,13 +238,21 @@ export function normalizeF32(
   meanLow: ArrayLike<number>,
   scale: ArrayLike<number>,
   shift: ArrayLike<number>,
-): Float32Array {
-  const { k, yp, n } = st;
+  out: Float32Array | null,
+): Float32Array | null {
+  const { k, n, xp } = st;
+  const inPlace = out !== null && out.buffer === k.memory.buffer;
+  if (!inPlace && k !== staging) return null;
+  const yp = inPlace ? out.byteOffset : st.acc + ARENA_HEADER;
+  if (!inPlace) reserve(k, yp + 4 * n);
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
-      const start = ((o * channels + c) * inner) * 4;
-      k.normalize_f32(start, yp + start, inner, mean[c], meanLow[c], scale[c], shift[c]);
+      const at = ((o * channels + c) * inner) * 4;
+      k.normalize_f32(xp + at, yp + at, inner, mean[c], meanLow[c], scale[c], shift[c]);
     }
   }
-  return new Float32Array((k.memory.buffer as ArrayBuffer).slice(yp, yp + n * 4));
+  if (inPlace) return out;
+  const y = out ?? new Float32Array(n);
+  y.set(new Float32Array(k.memory.buffer, yp, n));
+  return y;
 }

@@ -189,10 +189,12 @@ export function batchNormTrain(
   x: Tensor,
   state: BatchNormState = {},
   convention: ConventionInput = "pytorch",
+  options: ForwardOptions = {},
 ): TrainResult {
   const p = prepare(x, state, convention);
+  const out = checkOut(options, p);
   const stats = batchStats(p);
-  const y = normalize(p, stats);
+  const y = normalize(p, stats, out);
   const { dtype } = p;
   return {
     y,
@@ -226,10 +228,52 @@ export function batchNormInference(
   x: Tensor,
   state: BatchNormState,
   convention: ConventionInput = "pytorch",
+  options: ForwardOptions = {},
 ): { y: OutputTensor } {
   const p = prepare(x, state, convention);
+  const out = checkOut(options, p);
   const stats = p.c.trackRunningStats ? runningStats(p, state) : batchStats(p);
-  return { y: normalize(p, stats) };
+  return { y: normalize(p, stats, out) };
+}
+
+/**
+ * Options of the forward calls.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { batchNormInference, type ForwardOptions, tensor } from "../../mod.ts";
+ * const y = new Float32Array(2);
+ * const options: ForwardOptions = { out: y };
+ * batchNormInference(tensor("float32", [2, 1], [1, 3]), { runningMean: [1], runningVar: [1] }, { affine: false, epsilon: 0 }, options);
+ * assert(y[0] === 0 && y[1] === 2);
+ * ```
+ */
+export interface ForwardOptions {
+  /**
+   * Where to write y (caller-owned, reused across calls: no allocation, no first touch): a typed array of
+   * x's length, of the kind `allocate(x.dtype, n)` returns. In a {@linkcode KernelArena} beside x, the
+   * WebAssembly kernels write it in place. It may be x's own data (in place).
+   */
+  readonly out?: TensorArray;
+}
+
+function checkOut(options: ForwardOptions, p: Prepared): TensorArray | null {
+  if (options === null || typeof options !== "object") {
+    throw new BatchNormError("invalid_option", "options", options, "must be an object");
+  }
+  const out = options.out;
+  if (out === undefined) return null;
+  const kind = allocate(p.dtype, 0).constructor;
+  if (!(out instanceof kind) || out.length !== p.x.length) {
+    throw new BatchNormError(
+      "invalid_option",
+      "options.out",
+      out === null ? null : `${(out as object).constructor?.name}(${(out as { length?: number }).length})`,
+      `must be a ${kind.name} of ${p.x.length} values (x's dtype "${p.dtype}" and size)`,
+    );
+  }
+  return out;
 }
 
 /**
@@ -578,7 +622,7 @@ function runningStats(p: Prepared, state: BatchNormState): Stats {
   };
 }
 
-function normalize(p: Prepared, stats: Stats): OutputTensor {
+function normalize(p: Prepared, stats: Stats, into: TensorArray | null): OutputTensor {
   const { outer, channels, inner } = p.layout;
   const x = p.x, dtype = p.dtype;
   if (dtype === "float32") {
@@ -586,12 +630,12 @@ function normalize(p: Prepared, stats: Stats): OutputTensor {
     const scale = stats.invStd.map((s, c) => (p.gamma ? p.gamma[c] : 1) * s);
     const shift = Float64Array.from({ length: channels }, (_, c) => p.beta ? p.beta[c] : 0);
     const staged = stats.staged ?? wasm.stageF32(x);
-    if (staged) {
-      const y = wasm.normalizeF32(staged, outer, channels, inner, stats.mean, stats.meanLow, scale, shift);
-      return { dtype, shape: [...p.shape], data: y };
-    }
+    const y = staged
+      ? wasm.normalizeF32(staged, outer, channels, inner, stats.mean, stats.meanLow, scale, shift, into as Float32Array)
+      : null;
+    if (y) return { dtype, shape: [...p.shape], data: y };
   }
-  const y = allocate(dtype, x.length);
+  const y = into ?? allocate(dtype, x.length);
   if (dtype64(p)) {
     for (let c = 0; c < channels; c++) {
       const gamma = p.gamma ? p.gamma[c] : 1, beta = p.beta ? p.beta[c] : 0;

@@ -47,7 +47,9 @@ export {
   batchNormInference,
   type BatchNormState,
   batchNormTrain,
+  type ForwardOptions,
   type Mode,
   type TrainResult,
   type UpdatedState,
 } from "./batch_norm.ts";
+export { KernelArena } from "./_wasm.ts";
