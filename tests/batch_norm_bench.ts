@@ -4,6 +4,8 @@
  * and training_mode; session reused, tensors wrapping the same buffers), TF.js cpu
  * (inference op and training-mode gradients, channels-last: the layout its kernels
  * handle), and the memory floor: copying the same bytes (Float32Array.prototype.set).
+ * Native peers (onnxruntime and PyTorch from Python, each in its own process: scripts/bench/native.ts)
+ * are timed first, beside the reference timed the same way; their ratios go to stderr.
  * scripts/reports/bench_report.ts turns a run into the README's table of ratios.
  */
 import * as ort from "onnxruntime-node";
@@ -12,8 +14,66 @@ import { batchNormBackward, batchNormInference, batchNormTrain, KernelArena } fr
 import { setWasmEnabled } from "../src/reference/_wasm.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
+import { NATIVE_PEERS, runNativePeer, timed, type Timing } from "../scripts/bench/native.ts";
 
 await tf.setBackend("cpu");
+
+// ------------------------------------------------------------------ native peers, in their own processes
+// Timed before the in-process benches start (nothing else running), with the reference timed the same way
+// right after, so the ratios below come from one run. Printed to stderr (bench_report.ts reads the JSON line).
+{
+  const SHAPES = [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const;
+  const runs = 25;
+  const req = {
+    runs,
+    shapes: SHAPES.map(([label, shape]) => ({
+      label,
+      shape: [...shape],
+      models: {
+        inference: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: false }),
+        training: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: true }),
+      },
+    })),
+  };
+  const peers = [];
+  for (const peer of NATIVE_PEERS) peers.push(await runNativePeer(peer, req));
+  const reference: { label: string; what: string; ms: Timing }[] = [];
+  for (const [label, shape] of SHAPES) {
+    const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
+    const arena = new KernelArena(2 * 4 * n + 32);
+    const x = arena.float32(shape), y = arena.float32(shape);
+    for (let i = 0; i < n; i++) x.data[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
+    const dy = {
+      dtype: "float32" as const,
+      shape: [...shape],
+      data: new Float32Array(n).map((_, i) => Math.cos(i * 0.11)),
+    };
+    const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
+    const state = { gamma: ones, beta: zeros, runningMean: zeros, runningVar: ones };
+    reference.push(
+      { label, what: "inference", ms: timed(() => batchNormInference(x, state, "onnx", { out: y.data }), runs) },
+      { label, what: "training", ms: timed(() => batchNormTrain(x, state, "onnx", { out: y.data }), runs) },
+      { label, what: "backward", ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx"), runs) },
+    );
+  }
+  const f = (t: Timing) => `${t[0].toPrecision(3)} ms (${t[1].toPrecision(3)}–${t[2].toPrecision(3)})`;
+  const lines = [
+    "native peers (own process) vs the reference (tensors in kernel memory), medians of " + runs + " calls:",
+  ];
+  for (const p of peers) {
+    if (p.missing) lines.push(`  ${p.peer}: MISSING (${p.missing})`);
+    for (const r of p.results) {
+      const ref = reference.find((q) => q.label === r.label && q.what === r.what)!;
+      lines.push(
+        `  ${r.label} ${r.what.padEnd(9)} reference ${f(ref.ms)}  ${p.peer} ${p.version} ${f(r.ms)}  ratio ${
+          (ref.ms[0] / r.ms[0]).toFixed(2)
+        }`,
+      );
+    }
+  }
+  console.error(lines.join("\n"));
+  console.error("NATIVE_PEERS_JSON " + JSON.stringify({ runs, reference, peers }));
+}
 
 for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const) {
   const n = N * C * H * W;

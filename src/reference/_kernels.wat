@@ -15,8 +15,9 @@
 
   ;; normalize_f32: y[k] = f32(((f64(x[k]) - m) - low) * scale + shift) for one run of `len` float32s
   ;; starting at byte offsets xp (input) and yp (output), with the channel's constants m, low, scale, shift.
-  ;; Two elements per step: a 64-bit load of two float32s, promoted to f64x2; a 64-bit store of the two
-  ;; results demoted to float32. An odd last element is done alone.
+  ;; Two elements per f64x2: a 64-bit load of two float32s, promoted; a 64-bit store of the two results
+  ;; demoted to float32. Groups of eight first (four pairs per iteration), then pairs, then an odd last
+  ;; element alone. Every element gets the same operations whichever of these loops handles it.
   (func (export "normalize_f32")
     (param $xp i32) (param $yp i32) (param $len i32)
     (param $m f64) (param $low f64) (param $scale f64) (param $shift f64)
@@ -26,9 +27,61 @@
     (local.set $vlow (f64x2.splat (local.get $low)))
     (local.set $vscale (f64x2.splat (local.get $scale)))
     (local.set $vshift (f64x2.splat (local.get $shift)))
-    ;; $pairs: byte offset (from xp) where the pairs end
+    ;; groups of 8 elements (four pairs per iteration, independent: more in flight), then pairs
+    (local.set $end (i32.add (local.get $xp) (i32.shl (i32.and (local.get $len) (i32.const -8)) (i32.const 2))))
+    (block $groups_done
+      (loop $group
+        (br_if $groups_done (i32.ge_u (local.get $xp) (local.get $end)))
+        (v128.store64_lane offset=0 0 (local.get $yp)
+          (f32x4.demote_f64x2_zero
+            (f64x2.add
+              (f64x2.mul
+                (f64x2.sub
+                  (f64x2.sub
+                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=0 (local.get $xp)))
+                    (local.get $vm))
+                  (local.get $vlow))
+                (local.get $vscale))
+              (local.get $vshift))))
+        (v128.store64_lane offset=8 0 (local.get $yp)
+          (f32x4.demote_f64x2_zero
+            (f64x2.add
+              (f64x2.mul
+                (f64x2.sub
+                  (f64x2.sub
+                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (local.get $xp)))
+                    (local.get $vm))
+                  (local.get $vlow))
+                (local.get $vscale))
+              (local.get $vshift))))
+        (v128.store64_lane offset=16 0 (local.get $yp)
+          (f32x4.demote_f64x2_zero
+            (f64x2.add
+              (f64x2.mul
+                (f64x2.sub
+                  (f64x2.sub
+                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 (local.get $xp)))
+                    (local.get $vm))
+                  (local.get $vlow))
+                (local.get $vscale))
+              (local.get $vshift))))
+        (v128.store64_lane offset=24 0 (local.get $yp)
+          (f32x4.demote_f64x2_zero
+            (f64x2.add
+              (f64x2.mul
+                (f64x2.sub
+                  (f64x2.sub
+                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 (local.get $xp)))
+                    (local.get $vm))
+                  (local.get $vlow))
+                (local.get $vscale))
+              (local.get $vshift))))
+        (local.set $xp (i32.add (local.get $xp) (i32.const 32)))
+        (local.set $yp (i32.add (local.get $yp) (i32.const 32)))
+        (br $group)))
+    ;; $pairs: byte offset (from the start) where the pairs end
     (local.set $pairs (i32.shl (i32.and (local.get $len) (i32.const -2)) (i32.const 2)))
-    (local.set $end (i32.add (local.get $xp) (local.get $pairs)))
+    (local.set $end (i32.add (i32.sub (local.get $xp) (i32.shl (i32.and (local.get $len) (i32.const -8)) (i32.const 2))) (local.get $pairs)))
     (block $done
       (loop $pair
         (br_if $done (i32.ge_u (local.get $xp) (local.get $end)))
