@@ -8,13 +8,15 @@ import { allocate, BatchNormError, batchNormInference, batchNormTrain, KernelAre
 import { assemble, moduleText, OUT, WAT } from "../scripts/generators/build_wasm.ts";
 import { KERNELS_BASE64 } from "../src/reference/_wasm_kernels.ts";
 import {
+  channelBackwardSumsF32,
   channelDeviationsF32,
   channelSumF32,
   setWasmEnabled,
+  stageBackwardF32,
   stageF32,
   wasmAvailable,
 } from "../src/reference/_wasm.ts";
-import { BLOCK, combine, deviationRun, sumRun } from "../src/reference/_lanes.ts";
+import { backwardRun, BLOCK, combine, deviationRun, sumRun } from "../src/reference/_lanes.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
 const root = new URL("../", import.meta.url);
@@ -56,6 +58,28 @@ Deno.test("the statistics kernels fill every lane exactly as the TypeScript loop
     }
   }
   assert(compared > 1000);
+});
+
+Deno.test("backward's sum kernel fills every lane exactly as the TypeScript loop does (raw accumulators)", () => {
+  const u = uniformStream(9);
+  let compared = 0;
+  for (const inner of [0, 1, 6, 8, 13, 16, 29, 64]) {
+    const outer = 3, channels = 2, n = outer * channels * inner;
+    const spread = () => (u() - 0.5) * 2 ** Math.round(60 * (u() - 0.5));
+    const x = Float32Array.from({ length: n }, spread), dy = Float32Array.from({ length: n }, spread);
+    if (inner === 13) dy[4] = -Infinity;
+    if (inner === 29) x[7] = NaN;
+    const st = stageBackwardF32(x, dy)!;
+    for (let c = 0; c < channels; c++) {
+      const [m, low, inv] = [u() - 0.5, (u() - 0.5) * 1e-9, u() + 0.5];
+      const ts = new Float64Array(2 * BLOCK).map(() => u() - 0.5), kernel = ts.slice();
+      for (let o = 0; o < outer; o++) backwardRun(x, dy, (o * channels + c) * inner, inner, m, low, inv, ts, 0, BLOCK);
+      channelBackwardSumsF32(st, outer, channels, inner, c, m, low, inv, kernel);
+      ts.forEach((v, i) => assert(Object.is(v, kernel[i]), `inner ${inner} channel ${c}: lane value ${i}`));
+      compared += ts.length;
+    }
+  }
+  assert(compared > 500);
 });
 
 Deno.test("the lanes are as _lanes.ts states: offset i of a run in lane i mod 8 while a group of 8 remains", () => {

@@ -62,6 +62,35 @@ export function deviationRun(
 }
 
 /**
+ * Backward's sums over the run: dy into the block at `acc[sdy ..]`, and dy·xhat, computed as
+ * `dy · ((x - mean) - low) · invStd` (left to right), into the block at `acc[sdx ..]`.
+ */
+export function backwardRun(
+  x: ArrayLike<number>,
+  g: ArrayLike<number>,
+  start: number,
+  len: number,
+  mean: number,
+  low: number,
+  invStd: number,
+  acc: Float64Array,
+  sdy: number,
+  sdx: number,
+): void {
+  const full = start + (len & ~7), end = start + len;
+  for (let k = start; k < end; k++) {
+    const lane = k < full ? (k - start) & 7 : 8;
+    const gk = g[k], term = gk * ((x[k] - mean) - low) * invStd;
+    let j = sdy + lane, s = acc[j], t = s + gk;
+    acc[j + LANES] += Math.abs(s) >= Math.abs(gk) ? (s - t) + gk : (gk - t) + s;
+    acc[j] = t;
+    j = sdx + lane, s = acc[j], t = s + term;
+    acc[j + LANES] += Math.abs(s) >= Math.abs(term) ? (s - t) + term : (term - t) + s;
+    acc[j] = t;
+  }
+}
+
+/**
  * The value of an accumulator block: its lanes added in order 0..8 by compensated addition, the
  * compensation added last. Once the sum is infinite or NaN, the compensation is meaningless
  * ((0 - ∞) + ∞ is NaN) and the IEEE sum stands.

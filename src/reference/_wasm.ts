@@ -16,6 +16,32 @@ interface Kernels {
   readonly memory: WebAssembly.Memory;
   sum_f32(xp: number, len: number, acc: number): void;
   dev_f32(xp: number, len: number, m: number, acc: number): void;
+  bsum_f32(xp: number, gp: number, len: number, m: number, low: number, inv: number, acc: number): void;
+  dx_eval_f32(xp: number, gp: number, yp: number, len: number, a: number): void;
+  dx_inside_f32(
+    xp: number,
+    gp: number,
+    yp: number,
+    len: number,
+    m: number,
+    low: number,
+    inv: number,
+    a: number,
+    b: number,
+    second: number,
+  ): void;
+  dx_outside_f32(
+    xp: number,
+    gp: number,
+    yp: number,
+    len: number,
+    m: number,
+    low: number,
+    inv: number,
+    a: number,
+    second: number,
+    gamma: number,
+  ): void;
   normalize_f32(
     xp: number,
     yp: number,
@@ -255,4 +281,76 @@ export function normalizeF32(
   const y = out ?? new Float32Array(n);
   y.set(new Float32Array(k.memory.buffer, yp, n));
   return y;
+}
+
+/** x, dy and room for dx in the staging memory (backward), with two accumulator blocks at `acc`. */
+export interface StagedBackward {
+  readonly k: Kernels;
+  readonly n: number;
+  readonly gp: number;
+  readonly yp: number;
+  readonly acc: number;
+}
+
+/**
+ * Copies x and dy into the staging memory for backward (x at byte 0).
+ *
+ * @returns The staging, or null when the kernels are not in use.
+ */
+export function stageBackwardF32(x: ArrayLike<number>, dy: ArrayLike<number>): StagedBackward | null {
+  const k = stagingKernels();
+  if (k === null) return null;
+  const n = x.length, bytes = (n * 4 + 15) & ~15;
+  const buffer = reserve(k, 3 * bytes + ARENA_HEADER);
+  new Float32Array(buffer, 0, n).set(x);
+  new Float32Array(buffer, bytes, n).set(dy);
+  return { k, n, gp: bytes, yp: 2 * bytes, acc: 3 * bytes };
+}
+
+/** Backward's sums of one channel (dy into acc's first block, dy·xhat into its second), in the kernels. */
+export function channelBackwardSumsF32(
+  st: StagedBackward,
+  outer: number,
+  channels: number,
+  inner: number,
+  c: number,
+  m: number,
+  low: number,
+  inv: number,
+  acc: Float64Array,
+): void {
+  const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
+  view.set(acc.subarray(0, 2 * BLOCK));
+  for (let o = 0; o < outer; o++) {
+    const at = ((o * channels + c) * inner) * 4;
+    st.k.bsum_f32(at, st.gp + at, inner, m, low, inv, st.acc);
+  }
+  acc.set(view, 0);
+}
+
+/**
+ * dx of one channel by one of backward's three formulas (see _kernels.wat), written to the staging
+ * memory: `{ eval: [a] }`, `{ inside: [m, low, inv, a, b, second] }` or `{ outside: [m, low, inv, a, second, gamma] }`.
+ */
+export function channelDxF32(
+  st: StagedBackward,
+  outer: number,
+  channels: number,
+  inner: number,
+  c: number,
+  formula: { eval: [number] } | { inside: [number, number, number, number, number, number] } | {
+    outside: [number, number, number, number, number, number];
+  },
+): void {
+  for (let o = 0; o < outer; o++) {
+    const at = ((o * channels + c) * inner) * 4;
+    if ("eval" in formula) st.k.dx_eval_f32(at, st.gp + at, st.yp + at, inner, ...formula.eval);
+    else if ("inside" in formula) st.k.dx_inside_f32(at, st.gp + at, st.yp + at, inner, ...formula.inside);
+    else st.k.dx_outside_f32(at, st.gp + at, st.yp + at, inner, ...formula.outside);
+  }
+}
+
+/** dx, copied out of the staging memory. */
+export function dxOutF32(st: StagedBackward): Float32Array {
+  return new Float32Array((st.k.memory.buffer as ArrayBuffer).slice(st.yp, st.yp + 4 * st.n));
 }

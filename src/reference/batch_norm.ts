@@ -347,26 +347,33 @@ export function batchNormBackward(
   // so it goes through binary64 and is rounded once at the end.
   const out = dtype === "bfloat16" ? new Float64Array(xs.length) : dx;
   const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
+  const acc = new Float64Array(2 * lanes.BLOCK);
+  // float32: WebAssembly SIMD where available, the same operations in the same order as the loops below.
+  const staged = dtype === "float32" ? wasm.stageBackwardF32(xs, g) : null;
   for (let c = 0; c < channels; c++) {
     const mean = stats.mean[c], low = stats.meanLow[c], invStd = stats.invStd[c];
     const gamma = p.gamma ? p.gamma[c] : 1;
-    // Neumaier sums of dy and dy·xhat, in the order of the elements.
-    let sDy = 0, cDy = 0, sDx = 0, cDx = 0;
-    for (let o = 0; o < outer; o++) {
-      const end = (o * channels + c + 1) * inner;
-      for (let k = end - inner; k < end; k++) {
-        const gk = g[k];
-        let t = sDy + gk;
-        cDy += Math.abs(sDy) >= Math.abs(gk) ? (sDy - t) + gk : (gk - t) + sDy;
-        sDy = t;
-        const term = gk * ((xs[k] - mean) - low) * invStd;
-        t = sDx + term;
-        cDx += Math.abs(sDx) >= Math.abs(term) ? (sDx - t) + term : (term - t) + sDx;
-        sDx = t;
+    // Compensated sums of dy and dy·xhat, in the lane order of _lanes.ts.
+    acc.fill(0);
+    if (staged) wasm.channelBackwardSumsF32(staged, outer, channels, inner, c, mean, low, invStd, acc);
+    else {
+      for (let o = 0; o < outer; o++) {
+        lanes.backwardRun(xs, g, (o * channels + c) * inner, inner, mean, low, invStd, acc, 0, lanes.BLOCK);
       }
     }
-    dbeta[c] = Number.isFinite(sDy) ? sDy + cDy : sDy;
-    dgamma[c] = Number.isFinite(sDx) ? sDx + cDx : sDx;
+    dbeta[c] = lanes.combine(acc, 0);
+    dgamma[c] = lanes.combine(acc, lanes.BLOCK);
+    if (staged) {
+      if (!useBatch) wasm.channelDxF32(staged, outer, channels, inner, c, { eval: [gamma * invStd] });
+      else if (p.c.epsilonPlacement === "inside") {
+        const [a, b, second] = [dbeta[c] / count, dgamma[c] / count, gamma * invStd];
+        wasm.channelDxF32(staged, outer, channels, inner, c, { inside: [mean, low, invStd, a, b, second] });
+      } else {
+        const a = dbeta[c] / count, second = outsideSecond(stats.variance[c], invStd, dgamma[c], count);
+        wasm.channelDxF32(staged, outer, channels, inner, c, { outside: [mean, low, invStd, a, second, gamma] });
+      }
+      continue;
+    }
     // One of three per-element formulas, chosen once per channel.
     if (!useBatch) {
       // dx = dy·gamma·invStd
@@ -387,10 +394,7 @@ export function batchNormBackward(
       // y = gamma·(x - mean)/s + beta with s = sigma + eps, sigma = sqrt(var), d sigma/d x_i = (x_i - mean)/(n·sigma):
       // dx_i = gamma·[(dy_i - mean(dy))/s - (x_i - mean)·sum_j dy_j (x_j - mean)/(n·sigma·s^2)].
       const a = dbeta[c] / count;
-      const sigma = Math.sqrt(stats.variance[c]);
-      const s = 1 / invStd;
-      const sumDyD = dgamma[c] / invStd; // sum_j dy_j (x_j - mean)
-      const second = sigma === 0 ? 0 : sumDyD / (count * sigma * s * s);
+      const second = outsideSecond(stats.variance[c], invStd, dgamma[c], count);
       for (let o = 0; o < outer; o++) {
         const end = (o * channels + c + 1) * inner;
         for (let k = end - inner; k < end; k++) {
@@ -401,10 +405,21 @@ export function batchNormBackward(
   }
   if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
   return {
-    dx: { dtype, shape: [...x.shape], data: dx },
+    dx: { dtype, shape: [...x.shape], data: staged ? wasm.dxOutF32(staged) : dx },
     dgamma: p.c.affine ? vector(dtype, dgamma) : null,
     dbeta: p.c.affine ? vector(dtype, dbeta) : null,
   };
+}
+
+/**
+ * The factor of (x - mean) in the "outside" dx: with sigma = sqrt(var) and s = sigma + eps = 1/invStd,
+ * Σ dy·(x - mean) / (n·sigma·s²), Σ dy·(x - mean) = dgamma / invStd; 0 when sigma = 0.
+ */
+function outsideSecond(variance: number, invStd: number, dgamma: number, count: number): number {
+  const sigma = Math.sqrt(variance);
+  const s = 1 / invStd;
+  const sumDyD = dgamma / invStd; // sum_j dy_j (x_j - mean)
+  return sigma === 0 ? 0 : sumDyD / (count * sigma * s * s);
 }
 
 function prepare(

@@ -1,6 +1,7 @@
-// The plain path: the reference as first written (closures per element, Accumulator objects), frozen as the oracle
+// The plain path: the reference as first written (closures per element, accumulator objects), frozen as the oracle
 // that tests/fast_path_test.ts holds the optimised src/reference/batch_norm.ts to, bit for bit. Not used by mod.ts.
-// One change since: the batch statistics sum in the lane order the WebAssembly kernels share (LaneAccumulator).
+// One change since: the batch statistics and backward's sums go in the lane order the WebAssembly kernels share
+// (LaneAccumulator).
 
 /**
  * The reference BatchNorm: training and inference forward, running-statistic
@@ -296,10 +297,10 @@ export function batchNormBackward(
       low = stats.meanLow[c],
       invStd = stats.invStd[c];
     const gamma = p.gamma ? p.gamma[c] : 1;
-    const sumDy = new Accumulator(), sumDyXhat = new Accumulator();
+    const sumDy = new LaneAccumulator(), sumDyXhat = new LaneAccumulator();
     forChannel(outer, channels, inner, c, (k) => {
-      sumDy.add(g[k]);
-      sumDyXhat.add(g[k] * ((xs[k] - mean) - low) * invStd);
+      sumDy.add(k % inner, inner, g[k]);
+      sumDyXhat.add(k % inner, inner, g[k] * ((xs[k] - mean) - low) * invStd);
     });
     dbeta[c] = sumDy.value();
     dgamma[c] = sumDyXhat.value();
@@ -463,23 +464,9 @@ function checkVariance(v: ArrayLike<number>, field: string): void {
   }
 }
 
-/** Neumaier's compensated sum: error independent of the number of terms, to first order. */
-class Accumulator {
-  #sum = 0;
-  #compensation = 0;
-  add(v: number): void {
-    const t = this.#sum + v;
-    this.#compensation += Math.abs(this.#sum) >= Math.abs(v) ? (this.#sum - t) + v : (v - t) + this.#sum;
-    this.#sum = t;
-  }
-  value(): number {
-    // Once the sum is infinite or NaN the compensation is meaningless ((0 - Inf) + Inf is NaN): IEEE's sum stands.
-    return Number.isFinite(this.#sum) ? this.#sum + this.#compensation : this.#sum;
-  }
-}
-
 /**
- * The lane order of the batch statistics (src/reference/_lanes.ts, written again here): within each run of
+ * Neumaier's compensated sums (error independent of the number of terms, to first order), in the lane order of
+ * the batch statistics and backward's sums (src/reference/_lanes.ts, written again here): within each run of
  * `inner` elements, offset i goes to lane i mod 8 while a whole group of 8 remains, the rest to lane 8; the nine
  * Neumaier sums are then added in lane order, their compensations after each step.
  */
