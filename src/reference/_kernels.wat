@@ -16,66 +16,44 @@
   ;; normalize_f32: y[k] = f32(((f64(x[k]) - m) - low) * scale + shift) for one run of `len` float32s
   ;; starting at byte offsets xp (input) and yp (output), with the channel's constants m, low, scale, shift.
   ;; Two elements per f64x2: a 64-bit load of two float32s, promoted; a 64-bit store of the two results
-  ;; demoted to float32. Groups of eight first (four pairs per iteration), then pairs, then an odd last
+  ;; demoted to float32. Groups of eight first (128-bit loads and stores), then pairs, then an odd last
   ;; element alone. Every element gets the same operations whichever of these loops handles it.
   (func (export "normalize_f32")
     (param $xp i32) (param $yp i32) (param $len i32)
     (param $m f64) (param $low f64) (param $scale f64) (param $shift f64)
     (local $vm v128) (local $vlow v128) (local $vscale v128) (local $vshift v128)
-    (local $end i32) (local $pairs i32)
+    (local $end i32) (local $pairs i32) (local $v v128) (local $lo v128) (local $hi v128)
     (local.set $vm (f64x2.splat (local.get $m)))
     (local.set $vlow (f64x2.splat (local.get $low)))
     (local.set $vscale (f64x2.splat (local.get $scale)))
     (local.set $vshift (f64x2.splat (local.get $shift)))
-    ;; groups of 8 elements (four pairs per iteration, independent: more in flight), then pairs
+    ;; groups of 8 elements (two 128-bit loads and stores per iteration), then pairs
     (local.set $end (i32.add (local.get $xp) (i32.shl (i32.and (local.get $len) (i32.const -8)) (i32.const 2))))
     (block $groups_done
       (loop $group
         (br_if $groups_done (i32.ge_u (local.get $xp) (local.get $end)))
-        (v128.store64_lane offset=0 0 (local.get $yp)
-          (f32x4.demote_f64x2_zero
-            (f64x2.add
-              (f64x2.mul
-                (f64x2.sub
-                  (f64x2.sub
-                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=0 (local.get $xp)))
-                    (local.get $vm))
-                  (local.get $vlow))
-                (local.get $vscale))
-              (local.get $vshift))))
-        (v128.store64_lane offset=8 0 (local.get $yp)
-          (f32x4.demote_f64x2_zero
-            (f64x2.add
-              (f64x2.mul
-                (f64x2.sub
-                  (f64x2.sub
-                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (local.get $xp)))
-                    (local.get $vm))
-                  (local.get $vlow))
-                (local.get $vscale))
-              (local.get $vshift))))
-        (v128.store64_lane offset=16 0 (local.get $yp)
-          (f32x4.demote_f64x2_zero
-            (f64x2.add
-              (f64x2.mul
-                (f64x2.sub
-                  (f64x2.sub
-                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 (local.get $xp)))
-                    (local.get $vm))
-                  (local.get $vlow))
-                (local.get $vscale))
-              (local.get $vshift))))
-        (v128.store64_lane offset=24 0 (local.get $yp)
-          (f32x4.demote_f64x2_zero
-            (f64x2.add
-              (f64x2.mul
-                (f64x2.sub
-                  (f64x2.sub
-                    (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 (local.get $xp)))
-                    (local.get $vm))
-                  (local.get $vlow))
-                (local.get $vscale))
-              (local.get $vshift))))
+        ;; elements 0..3: one 128-bit load, its two halves promoted, computed, demoted, stored as one
+        (local.set $v (v128.load offset=0 (local.get $xp)))
+        (local.set $lo (f64x2.add
+            (f64x2.mul (f64x2.sub (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $vm)) (local.get $vlow)) (local.get $vscale))
+            (local.get $vshift)))
+        (local.set $hi (f64x2.add
+            (f64x2.mul (f64x2.sub (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $vm)) (local.get $vlow)) (local.get $vscale))
+            (local.get $vshift)))
+        (v128.store offset=0 (local.get $yp)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
+        ;; elements 4..7: one 128-bit load, its two halves promoted, computed, demoted, stored as one
+        (local.set $v (v128.load offset=16 (local.get $xp)))
+        (local.set $lo (f64x2.add
+            (f64x2.mul (f64x2.sub (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $vm)) (local.get $vlow)) (local.get $vscale))
+            (local.get $vshift)))
+        (local.set $hi (f64x2.add
+            (f64x2.mul (f64x2.sub (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $vm)) (local.get $vlow)) (local.get $vscale))
+            (local.get $vshift)))
+        (v128.store offset=16 (local.get $yp)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
         (local.set $xp (i32.add (local.get $xp) (i32.const 32)))
         (local.set $yp (i32.add (local.get $yp) (i32.const 32)))
         (br $group)))
