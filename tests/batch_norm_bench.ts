@@ -40,20 +40,20 @@ await tf.setBackend("cpu");
   const reference: { label: string; what: string; ms: Timing }[] = [];
   for (const [label, shape] of SHAPES) {
     const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
-    const arena = new KernelArena(2 * 4 * n + 32);
-    const x = arena.float32(shape), y = arena.float32(shape);
+    const arena = new KernelArena(3 * 4 * n + 48);
+    const x = arena.float32(shape), y = arena.float32(shape), dy = arena.float32(shape);
     for (let i = 0; i < n; i++) x.data[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
-    const dy = {
-      dtype: "float32" as const,
-      shape: [...shape],
-      data: new Float32Array(n).map((_, i) => Math.cos(i * 0.11)),
-    };
+    for (let i = 0; i < n; i++) dy.data[i] = Math.cos(i * 0.11);
     const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
     const state = { gamma: ones, beta: zeros, runningMean: zeros, runningVar: ones };
     reference.push(
       { label, what: "inference", ms: timed(() => batchNormInference(x, state, "onnx", { out: y.data }), runs) },
       { label, what: "training", ms: timed(() => batchNormTrain(x, state, "onnx", { out: y.data }), runs) },
-      { label, what: "backward", ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx"), runs) },
+      {
+        label,
+        what: "backward",
+        ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx", { out: y.data }), runs),
+      },
     );
   }
   const f = (t: Timing) => `${t[0].toPrecision(3)} ms (${t[1].toPrecision(3)}–${t[2].toPrecision(3)})`;
@@ -103,9 +103,9 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
   const [gamma, beta, mean, variance] = [tf.ones([C]), tf.zeros([C]), tf.zeros([C]), tf.ones([C])];
 
   // Tensors in the kernels' memory: x and y in a KernelArena, y written in place (no copy, no allocation).
-  const arena = new KernelArena(2 * 4 * n + 32);
-  const ax = arena.float32([N, C, H, W]), ay = arena.float32([N, C, H, W]);
-  ax.data.set(data);
+  const arena = new KernelArena(3 * 4 * n + 48);
+  const ax = arena.float32([N, C, H, W]), ay = arena.float32([N, C, H, W]), adY = arena.float32([N, C, H, W]);
+  ax.data.set(data), adY.data.set(dyData);
 
   Deno.bench({ name: `copy floor ${label}`, group: `inference ${label}`, fn: () => dst.set(data) });
   Deno.bench({
@@ -174,6 +174,23 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
     group: `training ${label}`,
     baseline: true,
     fn: async () => void await ortTrain.run(feeds),
+  });
+  Deno.bench({
+    name: `reference backward, in kernel memory ${label}`,
+    group: `backward ${label}`,
+    fn: () => void batchNormBackward(ax, adY, state, "train", "onnx", { out: ay.data }),
+  });
+  Deno.bench({
+    name: `reference backward, TypeScript loop ${label}`,
+    group: `backward ${label}`,
+    fn: () => {
+      const previous = setWasmEnabled(false);
+      try {
+        batchNormBackward(x, dy, state, "train", "onnx");
+      } finally {
+        setWasmEnabled(previous);
+      }
+    },
   });
   Deno.bench({
     name: `reference backward ${label}`,

@@ -4,7 +4,15 @@
  * and it loads here. Their results are held bit for bit to the plain path by tests/fast_path_test.ts.
  */
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { allocate, BatchNormError, batchNormInference, batchNormTrain, KernelArena, tensor } from "../mod.ts";
+import {
+  allocate,
+  batchNormBackward,
+  BatchNormError,
+  batchNormInference,
+  batchNormTrain,
+  KernelArena,
+  tensor,
+} from "../mod.ts";
 import { assemble, moduleText, OUT, WAT } from "../scripts/generators/build_wasm.ts";
 import { KERNELS_BASE64 } from "../src/reference/_wasm_kernels.ts";
 import {
@@ -69,7 +77,7 @@ Deno.test("backward's sum kernel fills every lane exactly as the TypeScript loop
     const x = Float32Array.from({ length: n }, spread), dy = Float32Array.from({ length: n }, spread);
     if (inner === 13) dy[4] = -Infinity;
     if (inner === 29) x[7] = NaN;
-    const st = stageBackwardF32(x, dy)!;
+    const st = stageBackwardF32(x, dy, null)!;
     for (let c = 0; c < channels; c++) {
       const [m, low, inv] = [u() - 0.5, (u() - 0.5) * 1e-9, u() + 0.5];
       const ts = new Float64Array(2 * BLOCK).map(() => u() - 0.5), kernel = ts.slice();
@@ -113,19 +121,35 @@ Deno.test("tensors in kernel memory and caller-owned outputs give the same bits 
         same(out, fresh[0], "inference into out");
         assert(batchNormTrain(x, state, "pytorch", { out }).y.data === out);
         same(out, fresh[1], "training into out");
+        // backward into a caller-owned output
+        const dyT = tensor(dtype, shape, values.map((v, i) => Number.isFinite(v) ? Math.cos(i) : v));
+        for (const mode of ["train", "eval"] as const) {
+          const want = batchNormBackward(x, dyT, state, mode).dx.data;
+          assert(batchNormBackward(x, dyT, state, mode, "pytorch", { out }).dx.data === out);
+          same(out, want, `backward ${mode} into out`);
+        }
         // in place
         const inPlace = x.data.slice();
         batchNormInference({ ...x, data: inPlace }, state, "pytorch", { out: inPlace });
         same(inPlace, fresh[0], "inference in place");
         if (dtype !== "float32") continue;
         // x and y in a KernelArena: read and written in place by the kernels
-        const arena = new KernelArena(2 * 4 * n + 32);
+        const arena = new KernelArena(2 * 4 * n + 32), arena2 = new KernelArena(3 * 4 * n + 48);
         const ax = arena.float32(shape), ay = arena.float32(shape);
         ax.data.set(x.data);
         assert(batchNormInference(ax, state, "pytorch", { out: ay.data }).y.data === ay.data);
         same(ay.data, fresh[0], "arena inference");
         assert(batchNormTrain(ax, state, "pytorch", { out: ay.data }).y.data === ay.data);
         same(ay.data, fresh[1], "arena training");
+        // backward with x, dy and dx in the arena
+        const ag = arena2.float32(shape), adx = arena2.float32(shape), ax2 = arena2.float32(shape);
+        ax2.data.set(x.data), ag.data.set(dyT.data);
+        for (const mode of ["train", "eval"] as const) {
+          const want = batchNormBackward(x, dyT, state, mode).dx.data;
+          assert(batchNormBackward(ax2, ag, state, mode, "pytorch", { out: adx.data }).dx.data === adx.data);
+          same(adx.data, want, `arena backward ${mode}`);
+          same(batchNormBackward(ax2, ag, state, mode).dx.data, want, `arena backward ${mode}, fresh dx`);
+        }
         // x in the arena, y not: fresh output, and a plain caller-owned one
         same(batchNormTrain(ax, state).y.data, fresh[1], "arena x, fresh y");
         same(batchNormInference(ax, state, "pytorch", { out }).y.data, fresh[0], "arena x, plain out");

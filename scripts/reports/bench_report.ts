@@ -124,7 +124,9 @@ for (const label of ["32x64x56x56", "8x16x8x8"]) {
     ["training forward", "reference training, in kernel memory", "onnxruntime training"],
     ["training forward", "reference training", "onnxruntime training"],
     ["training forward", "reference training, TypeScript loop", "onnxruntime training"],
+    ["backward", "reference backward, in kernel memory", "tfjs gradients"],
     ["backward", "reference backward", "tfjs gradients"],
+    ["backward", "reference backward, TypeScript loop", "tfjs gradients"],
   ];
   for (const [what, ref, peer] of rows) {
     timingRows.push([
@@ -299,7 +301,7 @@ const section = [
   "The machine is shared with other work: times vary run to run; brackets give the range (min–max).",
   "",
   `Against native kernels, each timed in its own process (scripts/bench/native.ts), medians of ${native.runs} calls, ` +
-  "the reference with its tensors in kernel memory (`KernelArena`, y into a caller-owned output; backward allocates):",
+  "the reference with its tensors in kernel memory (`KernelArena`; y and dx into caller-owned outputs there):",
   "",
   markdownTable(["shape", "what", "reference", "fastest native peer", "ratio", "target", ""], nativeRows),
   ...(missingPeers.length ? ["", ...missingPeers.map((m) => `- ${m}`)] : []),

@@ -283,28 +283,45 @@ export function normalizeF32(
   return y;
 }
 
-/** x, dy and room for dx in the staging memory (backward), with two accumulator blocks at `acc`. */
+/**
+ * x, dy and dx where the kernels work (backward), with two accumulator blocks at `acc`: in place in a
+ * KernelArena when all three live there, else x and dy copied into the staging memory.
+ */
 export interface StagedBackward {
   readonly k: Kernels;
   readonly n: number;
+  readonly xp: number;
   readonly gp: number;
   readonly yp: number;
   readonly acc: number;
 }
 
 /**
- * Copies x and dy into the staging memory for backward (x at byte 0).
+ * Places x and dy where the kernels read them for backward: in place when x, dy and `out` are views
+ * into one KernelArena, else copies in the staging memory (x at byte 0).
  *
  * @returns The staging, or null when the kernels are not in use.
  */
-export function stageBackwardF32(x: ArrayLike<number>, dy: ArrayLike<number>): StagedBackward | null {
+export function stageBackwardF32(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  out: Float32Array | null,
+): StagedBackward | null {
+  if (!enabled) return null;
+  const n = x.length;
+  if (x instanceof Float32Array && dy instanceof Float32Array && out !== null) {
+    const arena = arenas.get(x.buffer);
+    if (arena && dy.buffer === x.buffer && out.buffer === x.buffer) {
+      return { k: arena, n, xp: x.byteOffset, gp: dy.byteOffset, yp: out.byteOffset, acc: 0 };
+    }
+  }
   const k = stagingKernels();
   if (k === null) return null;
-  const n = x.length, bytes = (n * 4 + 15) & ~15;
+  const bytes = (n * 4 + 15) & ~15;
   const buffer = reserve(k, 3 * bytes + ARENA_HEADER);
   new Float32Array(buffer, 0, n).set(x);
   new Float32Array(buffer, bytes, n).set(dy);
-  return { k, n, gp: bytes, yp: 2 * bytes, acc: 3 * bytes };
+  return { k, n, xp: 0, gp: bytes, yp: 2 * bytes, acc: 3 * bytes };
 }
 
 /** Backward's sums of one channel (dy into acc's first block, dy·xhat into its second), in the kernels. */
@@ -323,7 +340,7 @@ export function channelBackwardSumsF32(
   view.set(acc.subarray(0, 2 * BLOCK));
   for (let o = 0; o < outer; o++) {
     const at = ((o * channels + c) * inner) * 4;
-    st.k.bsum_f32(at, st.gp + at, inner, m, low, inv, st.acc);
+    st.k.bsum_f32(st.xp + at, st.gp + at, inner, m, low, inv, st.acc);
   }
   acc.set(view, 0);
 }
@@ -344,13 +361,18 @@ export function channelDxF32(
 ): void {
   for (let o = 0; o < outer; o++) {
     const at = ((o * channels + c) * inner) * 4;
-    if ("eval" in formula) st.k.dx_eval_f32(at, st.gp + at, st.yp + at, inner, ...formula.eval);
-    else if ("inside" in formula) st.k.dx_inside_f32(at, st.gp + at, st.yp + at, inner, ...formula.inside);
-    else st.k.dx_outside_f32(at, st.gp + at, st.yp + at, inner, ...formula.outside);
+    const [xp, gp, yp] = [st.xp + at, st.gp + at, st.yp + at];
+    if ("eval" in formula) st.k.dx_eval_f32(xp, gp, yp, inner, ...formula.eval);
+    else if ("inside" in formula) st.k.dx_inside_f32(xp, gp, yp, inner, ...formula.inside);
+    else st.k.dx_outside_f32(xp, gp, yp, inner, ...formula.outside);
   }
 }
 
-/** dx, copied out of the staging memory. */
-export function dxOutF32(st: StagedBackward): Float32Array {
-  return new Float32Array((st.k.memory.buffer as ArrayBuffer).slice(st.yp, st.yp + 4 * st.n));
+/** dx: `out` itself when written in place, else copied out of the staging memory (into `out` when given). */
+export function dxOutF32(st: StagedBackward, out: Float32Array | null): Float32Array {
+  const view = new Float32Array(st.k.memory.buffer, st.yp, st.n);
+  if (out !== null && out.buffer === view.buffer && out.byteOffset === st.yp) return out;
+  const dx = out ?? new Float32Array(st.n);
+  dx.set(view);
+  return dx;
 }

@@ -172,6 +172,7 @@ interface Stats {
  * @param x Input of rank >= 2; the channel axis is `convention.axis`.
  * @param state Parameters and running statistics before the call (it is not modified).
  * @param convention A preset name or options over a preset; default `"pytorch"`.
+ * @param options `out`: where to write y (see {@linkcode ForwardOptions}).
  * @returns y, the batch statistics, the inverse std, and the new state.
  * @throws {BatchNormError} On malformed input, or one value per channel under `singleValueTraining: "error"`.
  *
@@ -212,6 +213,7 @@ export function batchNormTrain(
  * @param x Input of rank >= 2; the channel axis is `convention.axis`.
  * @param state Parameters and running statistics.
  * @param convention A preset name or options over a preset; default `"pytorch"`.
+ * @param options `out`: where to write y (see {@linkcode ForwardOptions}).
  * @returns The normalized output y.
  * @throws {BatchNormError} On malformed input or missing running statistics.
  *
@@ -253,7 +255,7 @@ export interface ForwardOptions {
   /**
    * Where to write y (caller-owned, reused across calls: no allocation, no first touch): a typed array of
    * x's length, of the kind `allocate(x.dtype, n)` returns. In a {@linkcode KernelArena} beside x, the
-   * WebAssembly kernels write it in place. It may be x's own data (in place).
+   * WebAssembly kernels write it in place. It may be x's own data (in place). Backward takes it for dx.
    */
   readonly out?: TensorArray;
 }
@@ -287,6 +289,7 @@ function checkOut(options: ForwardOptions, p: Prepared): TensorArray | null {
  * @param state The state the forward call was given (before any update).
  * @param mode `"train"` or `"eval"`: which forward call to differentiate.
  * @param convention A preset name or options over a preset; default `"pytorch"`.
+ * @param options `out`: where to write dx (see {@linkcode ForwardOptions}).
  * @returns dx, and dgamma and dbeta (null when not affine).
  * @throws {BatchNormError} On malformed input.
  *
@@ -306,6 +309,7 @@ export function batchNormBackward(
   state: BatchNormState,
   mode: Mode,
   convention: ConventionInput = "pytorch",
+  options: ForwardOptions = {},
 ): BackwardResult {
   if (mode !== "train" && mode !== "eval") {
     throw new BatchNormError(
@@ -336,20 +340,21 @@ export function batchNormBackward(
       `must equal x.shape [${x.shape.join(", ")}]`,
     );
   }
+  const into = checkOut(options, p);
   const useBatch = mode === "train" || !p.c.trackRunningStats;
   const stats = useBatch ? batchStats(p) : runningStats(p, state);
-  if (dtype64(p)) return backward64(p, dy.data, stats, useBatch);
+  if (dtype64(p)) return backward64(p, dy.data, stats, useBatch, into);
   const { outer, channels, inner, count } = p.layout;
   const xs = p.x, g = dy.data;
   const { dtype } = p;
-  const dx = allocate(dtype, xs.length);
+  const dx = into ?? allocate(dtype, xs.length);
   // A typed-array store rounds once, as roundToDType does. bfloat16 (held in a Float32Array) would round twice,
   // so it goes through binary64 and is rounded once at the end.
   const out = dtype === "bfloat16" ? new Float64Array(xs.length) : dx;
   const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
   const acc = new Float64Array(2 * lanes.BLOCK);
   // float32: WebAssembly SIMD where available, the same operations in the same order as the loops below.
-  const staged = dtype === "float32" ? wasm.stageBackwardF32(xs, g) : null;
+  const staged = dtype === "float32" ? wasm.stageBackwardF32(xs, g, into as Float32Array | null) : null;
   for (let c = 0; c < channels; c++) {
     const mean = stats.mean[c], low = stats.meanLow[c], invStd = stats.invStd[c];
     const gamma = p.gamma ? p.gamma[c] : 1;
@@ -405,7 +410,7 @@ export function batchNormBackward(
   }
   if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
   return {
-    dx: { dtype, shape: [...x.shape], data: staged ? wasm.dxOutF32(staged) : dx },
+    dx: { dtype, shape: [...x.shape], data: staged ? wasm.dxOutF32(staged, into as Float32Array | null) : dx },
     dgamma: p.c.affine ? vector(dtype, dgamma) : null,
     dbeta: p.c.affine ? vector(dtype, dbeta) : null,
   };
@@ -865,9 +870,15 @@ function batchStats64(p: Prepared): Stats {
  * compensated sums of exact products; then dx = P·dy - R·(x - mean) - Q with double-double
  * constants P, R, Q (one formula for every convention), rounded once per element.
  */
-function backward64(p: Prepared, g: ArrayLike<number>, stats: Stats, useBatch: boolean): BackwardResult {
+function backward64(
+  p: Prepared,
+  g: ArrayLike<number>,
+  stats: Stats,
+  useBatch: boolean,
+  into: TensorArray | null,
+): BackwardResult {
   const { outer, channels, inner, count } = p.layout;
-  const dx = new Float64Array(p.x.length);
+  const dx = into ?? new Float64Array(p.x.length);
   const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
   const n: dd.DD = [count, 0];
   const zero: dd.DD = [0, 0];
