@@ -183,34 +183,71 @@ export class KernelArena {
 }
 
 /**
- * A float32 tensor where the kernels can read it: in a KernelArena (in place), or copied into the
- * staging memory (x at byte 0). `acc`: three accumulator blocks (_lanes.ts).
+ * Runs shorter than this go to the TypeScript loops (batch_norm.ts): a call per run would cost more than it
+ * saves (channels-last input, where a run is one element, always does).
+ */
+export const MIN_RUN = 8;
+
+/**
+ * Where one call's float32 tensors are for the kernels. In place: x (and dy) are views into a
+ * KernelArena; `xp`/`gp` are their byte offsets and `yp` the output's, or -1 when the output is not in
+ * the arena (the caller's loop then writes it). Copied: each run of `inner` elements is copied into a
+ * scratch run of the staging memory before the kernel reads it, and a result run copied out after, so
+ * the staging memory holds three runs, not the tensors (`xp`, `gp`, `yp` are the scratch runs).
+ * `acc`: three accumulator blocks (_lanes.ts).
  */
 export interface Staged {
   readonly k: Kernels;
-  readonly n: number;
+  readonly copied: boolean;
+  readonly x: Float32Array;
+  readonly dy: Float32Array | null;
   readonly xp: number;
+  readonly gp: number;
+  readonly yp: number;
   readonly acc: number;
 }
 
 /**
- * Where the kernels read x: in place when x is a view into a KernelArena, else a copy in the staging memory.
+ * Where the kernels read x (and dy for backward) and write the output `out` (y or dx).
  *
- * @returns The staging, or null when the kernels are not in use (the caller then runs its own loops).
+ * @returns The staging, or null when the kernels are not in use or x/dy are not Float32Arrays (the caller
+ *   then runs its own loops).
  */
-export function stageF32(x: ArrayLike<number>): Staged | null {
-  if (!enabled) return null;
-  const n = x.length;
-  if (x instanceof Float32Array) {
-    const arena = arenas.get(x.buffer);
-    if (arena) return { k: arena, n, xp: x.byteOffset, acc: 0 };
+export function stageF32(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number> | null,
+  out: Float32Array | null,
+  inner: number,
+): Staged | null {
+  if (!enabled || !(x instanceof Float32Array)) return null;
+  if (dy !== null && !(dy instanceof Float32Array)) return null;
+  const arena = arenas.get(x.buffer);
+  if (arena && (dy === null || dy.buffer === x.buffer)) {
+    const yp = out !== null && out.buffer === x.buffer ? out.byteOffset : -1;
+    return { k: arena, copied: false, x, dy, xp: x.byteOffset, gp: dy ? dy.byteOffset : 0, yp, acc: 0 };
   }
   const k = stagingKernels();
   if (k === null) return null;
-  const acc = (n * 4 + 15) & ~15;
-  const buffer = reserve(k, acc + ARENA_HEADER);
-  new Float32Array(buffer, 0, n).set(x);
-  return { k, n, xp: 0, acc };
+  const run = (inner * 4 + 15) & ~15;
+  reserve(k, ARENA_HEADER + 3 * run);
+  return { k, copied: true, x, dy, xp: ARENA_HEADER, gp: ARENA_HEADER + run, yp: ARENA_HEADER + 2 * run, acc: 0 };
+}
+
+/**
+ * The byte offsets [x, dy, output] of the run starting at element `start`, copying x's (and dy's) run
+ * into the scratch runs when staged by copy.
+ */
+function runAt(st: Staged, start: number, inner: number, withDy: boolean): [number, number, number] {
+  if (!st.copied) return [st.xp + 4 * start, st.gp + 4 * start, st.yp + 4 * start];
+  const buffer = st.k.memory.buffer;
+  new Float32Array(buffer, st.xp, inner).set(st.x.subarray(start, start + inner));
+  if (withDy) new Float32Array(buffer, st.gp, inner).set(st.dy!.subarray(start, start + inner));
+  return [st.xp, st.gp, st.yp];
+}
+
+/** After a kernel wrote the run starting at `start` to the scratch output run: copies it into `out`. */
+function runDone(st: Staged, start: number, inner: number, out: Float32Array): void {
+  if (st.copied) out.set(new Float32Array(st.k.memory.buffer, st.yp, inner), start);
 }
 
 /**
@@ -227,7 +264,7 @@ export function channelSumF32(
 ): void {
   const view = new Float64Array(st.k.memory.buffer, st.acc, BLOCK);
   view.set(acc.subarray(0, BLOCK));
-  for (let o = 0; o < outer; o++) st.k.sum_f32(st.xp + ((o * channels + c) * inner) * 4, inner, st.acc);
+  for (let o = 0; o < outer; o++) st.k.sum_f32(runAt(st, (o * channels + c) * inner, inner, false)[0], inner, st.acc);
   acc.set(view, 0);
 }
 
@@ -243,17 +280,18 @@ export function channelDeviationsF32(
 ): void {
   const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
   view.set(acc.subarray(BLOCK, 3 * BLOCK));
-  for (let o = 0; o < outer; o++) st.k.dev_f32(st.xp + ((o * channels + c) * inner) * 4, inner, m, st.acc);
+  for (let o = 0; o < outer; o++) {
+    st.k.dev_f32(runAt(st, (o * channels + c) * inner, inner, false)[0], inner, m, st.acc);
+  }
   acc.set(view, BLOCK);
 }
 
 /**
  * y = ((x - mean) - meanLow)·scale + shift per channel, in binary64, rounded once to float32: the
- * float32 case of batch_norm.ts's normalize, in WebAssembly SIMD, on a staged x. y is written in place
- * when `out` lives in the same memory as x (a KernelArena); else, for a copied x, into the staging
- * memory and copied out (into `out` when given).
+ * float32 case of batch_norm.ts's normalize, in WebAssembly SIMD, written into `y` (in place when y is
+ * in x's arena, through the scratch runs when x is copied).
  *
- * @returns y, or null when x is in an arena and `out` is not (the caller's loop then writes `out`).
+ * @returns false when x is in an arena and y is not (the caller's loop then writes y).
  */
 export function normalizeF32(
   st: Staged,
@@ -264,69 +302,23 @@ export function normalizeF32(
   meanLow: ArrayLike<number>,
   scale: ArrayLike<number>,
   shift: ArrayLike<number>,
-  out: Float32Array | null,
-): Float32Array | null {
-  const { k, n, xp } = st;
-  const inPlace = out !== null && out.buffer === k.memory.buffer;
-  if (!inPlace && k !== staging) return null;
-  const yp = inPlace ? out.byteOffset : st.acc + ARENA_HEADER;
-  if (!inPlace) reserve(k, yp + 4 * n);
+  y: Float32Array,
+): boolean {
+  if (!st.copied && !(y.buffer === st.k.memory.buffer && y.byteOffset === st.yp)) return false;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
-      const at = ((o * channels + c) * inner) * 4;
-      k.normalize_f32(xp + at, yp + at, inner, mean[c], meanLow[c], scale[c], shift[c]);
+      const start = (o * channels + c) * inner;
+      const [xp, , yp] = runAt(st, start, inner, false);
+      st.k.normalize_f32(xp, yp, inner, mean[c], meanLow[c], scale[c], shift[c]);
+      runDone(st, start, inner, y);
     }
   }
-  if (inPlace) return out;
-  const y = out ?? new Float32Array(n);
-  y.set(new Float32Array(k.memory.buffer, yp, n));
-  return y;
-}
-
-/**
- * x, dy and dx where the kernels work (backward), with two accumulator blocks at `acc`: in place in a
- * KernelArena when all three live there, else x and dy copied into the staging memory.
- */
-export interface StagedBackward {
-  readonly k: Kernels;
-  readonly n: number;
-  readonly xp: number;
-  readonly gp: number;
-  readonly yp: number;
-  readonly acc: number;
-}
-
-/**
- * Places x and dy where the kernels read them for backward: in place when x, dy and `out` are views
- * into one KernelArena, else copies in the staging memory (x at byte 0).
- *
- * @returns The staging, or null when the kernels are not in use.
- */
-export function stageBackwardF32(
-  x: ArrayLike<number>,
-  dy: ArrayLike<number>,
-  out: Float32Array | null,
-): StagedBackward | null {
-  if (!enabled) return null;
-  const n = x.length;
-  if (x instanceof Float32Array && dy instanceof Float32Array && out !== null) {
-    const arena = arenas.get(x.buffer);
-    if (arena && dy.buffer === x.buffer && out.buffer === x.buffer) {
-      return { k: arena, n, xp: x.byteOffset, gp: dy.byteOffset, yp: out.byteOffset, acc: 0 };
-    }
-  }
-  const k = stagingKernels();
-  if (k === null) return null;
-  const bytes = (n * 4 + 15) & ~15;
-  const buffer = reserve(k, 3 * bytes + ARENA_HEADER);
-  new Float32Array(buffer, 0, n).set(x);
-  new Float32Array(buffer, bytes, n).set(dy);
-  return { k, n, xp: 0, gp: bytes, yp: 2 * bytes, acc: 3 * bytes };
+  return true;
 }
 
 /** Backward's sums of one channel (dy into acc's first block, dy·xhat into its second), in the kernels. */
 export function channelBackwardSumsF32(
-  st: StagedBackward,
+  st: Staged,
   outer: number,
   channels: number,
   inner: number,
@@ -339,18 +331,20 @@ export function channelBackwardSumsF32(
   const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
   view.set(acc.subarray(0, 2 * BLOCK));
   for (let o = 0; o < outer; o++) {
-    const at = ((o * channels + c) * inner) * 4;
-    st.k.bsum_f32(st.xp + at, st.gp + at, inner, m, low, inv, st.acc);
+    const [xp, gp] = runAt(st, (o * channels + c) * inner, inner, true);
+    st.k.bsum_f32(xp, gp, inner, m, low, inv, st.acc);
   }
   acc.set(view, 0);
 }
 
 /**
- * dx of one channel by one of backward's three formulas (see _kernels.wat), written to the staging
- * memory: `{ eval: [a] }`, `{ inside: [m, low, inv, a, b, second] }` or `{ outside: [m, low, inv, a, second, gamma] }`.
+ * dx of one channel by one of backward's three formulas (see _kernels.wat), written into `dx`:
+ * `{ eval: [a] }`, `{ inside: [m, low, inv, a, b, second] }` or `{ outside: [m, low, inv, a, second, gamma] }`.
+ *
+ * @returns false when x is in an arena and dx is not (the caller's loop then writes dx).
  */
 export function channelDxF32(
-  st: StagedBackward,
+  st: Staged,
   outer: number,
   channels: number,
   inner: number,
@@ -358,21 +352,16 @@ export function channelDxF32(
   formula: { eval: [number] } | { inside: [number, number, number, number, number, number] } | {
     outside: [number, number, number, number, number, number];
   },
-): void {
+  dx: Float32Array,
+): boolean {
+  if (!st.copied && !(dx.buffer === st.k.memory.buffer && dx.byteOffset === st.yp)) return false;
   for (let o = 0; o < outer; o++) {
-    const at = ((o * channels + c) * inner) * 4;
-    const [xp, gp, yp] = [st.xp + at, st.gp + at, st.yp + at];
+    const start = (o * channels + c) * inner;
+    const [xp, gp, yp] = runAt(st, start, inner, true);
     if ("eval" in formula) st.k.dx_eval_f32(xp, gp, yp, inner, ...formula.eval);
     else if ("inside" in formula) st.k.dx_inside_f32(xp, gp, yp, inner, ...formula.inside);
     else st.k.dx_outside_f32(xp, gp, yp, inner, ...formula.outside);
+    runDone(st, start, inner, dx);
   }
-}
-
-/** dx: `out` itself when written in place, else copied out of the staging memory (into `out` when given). */
-export function dxOutF32(st: StagedBackward, out: Float32Array | null): Float32Array {
-  const view = new Float32Array(st.k.memory.buffer, st.yp, st.n);
-  if (out !== null && out.buffer === view.buffer && out.byteOffset === st.yp) return out;
-  const dx = out ?? new Float32Array(st.n);
-  dx.set(view);
-  return dx;
+  return true;
 }

@@ -158,8 +158,6 @@ interface Stats {
   readonly meanLow: Float64Array;
   readonly variance: Float64Array;
   readonly invStd: Float64Array;
-  /** float32 with the WebAssembly kernels: x, already in the kernels' memory. */
-  readonly staged?: wasm.Staged | null;
   /** float64 only: the low parts of the double-double variance and inverse std. */
   readonly varianceLow?: Float64Array;
   readonly invStdLow?: Float64Array;
@@ -354,7 +352,7 @@ export function batchNormBackward(
   const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
   const acc = new Float64Array(2 * lanes.BLOCK);
   // float32: WebAssembly SIMD where available, the same operations in the same order as the loops below.
-  const staged = dtype === "float32" ? wasm.stageBackwardF32(xs, g, into as Float32Array | null) : null;
+  const staged = dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(xs, g, dx as Float32Array, inner) : null;
   for (let c = 0; c < channels; c++) {
     const mean = stats.mean[c], low = stats.meanLow[c], invStd = stats.invStd[c];
     const gamma = p.gamma ? p.gamma[c] : 1;
@@ -369,15 +367,24 @@ export function batchNormBackward(
     dbeta[c] = lanes.combine(acc, 0);
     dgamma[c] = lanes.combine(acc, lanes.BLOCK);
     if (staged) {
-      if (!useBatch) wasm.channelDxF32(staged, outer, channels, inner, c, { eval: [gamma * invStd] });
-      else if (p.c.epsilonPlacement === "inside") {
-        const [a, b, second] = [dbeta[c] / count, dgamma[c] / count, gamma * invStd];
-        wasm.channelDxF32(staged, outer, channels, inner, c, { inside: [mean, low, invStd, a, b, second] });
-      } else {
-        const a = dbeta[c] / count, second = outsideSecond(stats.variance[c], invStd, dgamma[c], count);
-        wasm.channelDxF32(staged, outer, channels, inner, c, { outside: [mean, low, invStd, a, second, gamma] });
-      }
-      continue;
+      const d = dx as Float32Array;
+      const done = !useBatch
+        ? wasm.channelDxF32(staged, outer, channels, inner, c, { eval: [gamma * invStd] }, d)
+        : p.c.epsilonPlacement === "inside"
+        ? wasm.channelDxF32(staged, outer, channels, inner, c, {
+          inside: [mean, low, invStd, dbeta[c] / count, dgamma[c] / count, gamma * invStd],
+        }, d)
+        : wasm.channelDxF32(staged, outer, channels, inner, c, {
+          outside: [
+            mean,
+            low,
+            invStd,
+            dbeta[c] / count,
+            outsideSecond(stats.variance[c], invStd, dgamma[c], count),
+            gamma,
+          ],
+        }, d);
+      if (done) continue;
     }
     // One of three per-element formulas, chosen once per channel.
     if (!useBatch) {
@@ -410,7 +417,7 @@ export function batchNormBackward(
   }
   if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
   return {
-    dx: { dtype, shape: [...x.shape], data: staged ? wasm.dxOutF32(staged, into as Float32Array | null) : dx },
+    dx: { dtype, shape: [...x.shape], data: dx },
     dgamma: p.c.affine ? vector(dtype, dgamma) : null,
     dbeta: p.c.affine ? vector(dtype, dbeta) : null,
   };
@@ -589,7 +596,7 @@ function batchStats(p: Prepared): Stats {
     invStd = new Float64Array(channels);
   const x = p.x;
   // Compensated sums in the lane order of _lanes.ts, in WebAssembly SIMD where available (the same bits).
-  const staged = p.dtype === "float32" ? wasm.stageF32(x) : null;
+  const staged = p.dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(x, null, null, inner) : null;
   const acc = new Float64Array(3 * lanes.BLOCK);
   for (let c = 0; c < channels; c++) {
     acc.fill(0);
@@ -608,7 +615,7 @@ function batchStats(p: Prepared): Stats {
     variance[c] = Number.isNaN(m) ? NaN : v;
     invStd[c] = invStdOf(variance[c], p);
   }
-  return { mean, meanLow, variance, invStd, staged };
+  return { mean, meanLow, variance, invStd };
 }
 
 function runningStats(p: Prepared, state: BatchNormState): Stats {
@@ -649,11 +656,12 @@ function normalize(p: Prepared, stats: Stats, into: TensorArray | null): OutputT
     // WebAssembly SIMD where available (_wasm.ts), the same operations in the same order as the loop below.
     const scale = stats.invStd.map((s, c) => (p.gamma ? p.gamma[c] : 1) * s);
     const shift = Float64Array.from({ length: channels }, (_, c) => p.beta ? p.beta[c] : 0);
-    const staged = stats.staged ?? wasm.stageF32(x);
-    const y = staged
-      ? wasm.normalizeF32(staged, outer, channels, inner, stats.mean, stats.meanLow, scale, shift, into as Float32Array)
-      : null;
-    if (y) return { dtype, shape: [...p.shape], data: y };
+    const y = (into ?? allocate(dtype, x.length)) as Float32Array;
+    const staged = inner >= wasm.MIN_RUN ? wasm.stageF32(x, null, y, inner) : null;
+    if (staged && wasm.normalizeF32(staged, outer, channels, inner, stats.mean, stats.meanLow, scale, shift, y)) {
+      return { dtype, shape: [...p.shape], data: y };
+    }
+    into = y;
   }
   const y = into ?? allocate(dtype, x.length);
   if (dtype64(p)) {
