@@ -46,6 +46,25 @@ await tf.setBackend("cpu");
     for (let i = 0; i < n; i++) dy.data[i] = Math.cos(i * 0.11);
     const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
     const state = { gamma: ones, beta: zeros, runningMean: zeros, runningVar: ones };
+    // "before": the same calls as before the kernels (TypeScript loops, fresh outputs, x in ordinary memory)
+    const plainX = { ...x, data: x.data.slice() }, plainDy = { ...dy, data: dy.data.slice() };
+    const before = (f: () => unknown) => () => {
+      const previous = setWasmEnabled(false);
+      try {
+        f();
+      } finally {
+        setWasmEnabled(previous);
+      }
+    };
+    reference.push(
+      { label, what: "inference before", ms: timed(before(() => batchNormInference(plainX, state, "onnx")), runs) },
+      { label, what: "training before", ms: timed(before(() => batchNormTrain(plainX, state, "onnx")), runs) },
+      {
+        label,
+        what: "backward before",
+        ms: timed(before(() => batchNormBackward(plainX, plainDy, state, "train", "onnx")), runs),
+      },
+    );
     reference.push(
       { label, what: "inference", ms: timed(() => batchNormInference(x, state, "onnx", { out: y.data }), runs) },
       { label, what: "training", ms: timed(() => batchNormTrain(x, state, "onnx", { out: y.data }), runs) },
@@ -64,10 +83,11 @@ await tf.setBackend("cpu");
     if (p.missing) lines.push(`  ${p.peer}: MISSING (${p.missing})`);
     for (const r of p.results) {
       const ref = reference.find((q) => q.label === r.label && q.what === r.what)!;
+      const old = reference.find((q) => q.label === r.label && q.what === `${r.what} before`)!;
       lines.push(
         `  ${r.label} ${r.what.padEnd(9)} reference ${f(ref.ms)}  ${p.peer} ${p.version} ${f(r.ms)}  ratio ${
           (ref.ms[0] / r.ms[0]).toFixed(2)
-        }`,
+        } (before: ${f(old.ms)}, ratio ${(old.ms[0] / r.ms[0]).toFixed(2)})`,
       );
     }
   }

@@ -94,16 +94,18 @@ for (const label of ["32x64x56x56", "8x16x8x8"]) {
     const best = candidates.sort((a, b) => a.ms[0] - b.ms[0])[0];
     const name = what === "training" ? "training forward" : what;
     if (!best) {
-      nativeRows.push([label, name, fmtRange(ref.ms), "no native peer ran", "", "≤ 1.5", ""]);
+      nativeRows.push([label, name, fmtRange(ref.ms), "no native peer ran", "", "", "≤ 1.5", ""]);
       continue;
     }
     const ratio = ref.ms[0] / best.ms[0];
+    const before = native.reference.find((r) => r.label === label && r.what === `${what} before`)!;
     nativeRows.push([
       label,
       name,
       fmtRange(ref.ms),
       `${best.peer} ${fmtRange(best.ms)}`,
       ratio.toFixed(2),
+      `${(before.ms[0] / best.ms[0]).toFixed(2)} (${fmtMs(before.ms[0])})`,
       "≤ 1.5",
       ratio <= 1.5 ? "met" : "missed",
     ]);
@@ -301,9 +303,10 @@ const section = [
   "The machine is shared with other work: times vary run to run; brackets give the range (min–max).",
   "",
   `Against native kernels, each timed in its own process (scripts/bench/native.ts), medians of ${native.runs} calls, ` +
-  "the reference with its tensors in kernel memory (`KernelArena`; y and dx into caller-owned outputs there):",
+  "the reference with its tensors in kernel memory (`KernelArena`; y and dx into caller-owned outputs there). " +
+  "Before: the same calls as before the WebAssembly kernels (TypeScript loops, fresh outputs), in the same run:",
   "",
-  markdownTable(["shape", "what", "reference", "fastest native peer", "ratio", "target", ""], nativeRows),
+  markdownTable(["shape", "what", "reference", "fastest native peer", "ratio", "before", "target", ""], nativeRows),
   ...(missingPeers.length ? ["", ...missingPeers.map((m) => `- ${m}`)] : []),
   "",
   "In-process peers (`deno bench` averages), and the reference's variants: in kernel memory (no copy, no allocation), " +
