@@ -661,7 +661,7 @@ function normalize(p: Prepared, stats: Stats, into: TensorArray | null): OutputT
     if (staged && wasm.normalizeF32(staged, outer, channels, inner, stats.mean, stats.meanLow, scale, shift, y)) {
       return { dtype, shape: [...p.shape], data: y };
     }
-    into = y;
+    into = y; // the kernels did not run (e.g. x in an arena, y not): the loop below writes this same y
   }
   const y = into ?? allocate(dtype, x.length);
   if (dtype64(p)) {
