@@ -6,7 +6,19 @@
  * `/usr/bin/python3 tests/testdata/exact_hard_cases.py`; the JSON is committed, byte for byte reproducible).
  */
 import { assert } from "@std/assert";
-import { batchNormBackward, batchNormInference, batchNormTrain, type DType, tensor } from "../mod.ts";
+import {
+  batchNormBackward,
+  batchNormInference,
+  batchNormTrain,
+  caseRequests,
+  type DType,
+  exactStep,
+  loadAllFixtures,
+  referenceAdapter,
+  type StepRequest,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
 
 interface HardCase {
   readonly name: string;
@@ -152,4 +164,67 @@ Deno.test("the reference is within 0.5 ULP (plus a hair) of exact on every hard 
     bad.length === 0,
     bad.map(([k, w]) => `${k}: ${w.ulps} ULP, ${w.excess} of scale at ${w.excessAt}`).join("\n"),
   );
+});
+
+/** The request with every tensor widened to float64 (exactly: every dtype's values are binary64 values). */
+function widened(req: StepRequest): StepRequest {
+  const wide = (t: Tensor | undefined) =>
+    t && { dtype: "float64" as const, shape: t.shape, data: Float64Array.from(t.data) };
+  const s = req.state;
+  return {
+    ...req,
+    dtype: "float64",
+    x: wide(req.x)!,
+    ...(req.dy ? { dy: wide(req.dy) } : {}),
+    state: {
+      ...s,
+      gamma: wide(s.gamma),
+      beta: wide(s.beta),
+      running_mean: wide(s.running_mean),
+      running_var: wide(s.running_var),
+    },
+  };
+}
+
+Deno.test("the reference equals the exact evaluator's correctly rounded value on every step of every fixture", async () => {
+  // src/conformance/exact.ts evaluates every output exactly (rationals and Q(√R), written apart from the reference)
+  // and rounds it once. The reference must give the same value (±0 alike, any NaN alike), in the fixture's dtype
+  // and in float64 on the same inputs.
+  const files = await loadAllFixtures();
+  const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b));
+  let compared = 0, steps = 0;
+  const bad: string[] = [];
+  for (const file of files) {
+    for (const c of file.cases) {
+      for (const [si, req] of caseRequests(c).entries()) {
+        for (const r of req.dtype === "float64" ? [req] : [req, widened(req)]) {
+          const exact = exactStep(r), ours = referenceAdapter(r);
+          steps++;
+          if (!exact.outputs) {
+            assert(
+              !ours.outputs,
+              `${c.name} step ${si} ${r.dtype}: the exact evaluator refuses, the reference answers`,
+            );
+            continue;
+          }
+          const answers = ours.outputs;
+          if (!answers) {
+            throw new Error(`${c.name} step ${si} ${r.dtype}: the reference refuses (${ours.error?.message})`);
+          }
+          for (const [name, t] of Object.entries(exact.outputs)) {
+            if (typeof t !== "object" || !("data" in t)) continue;
+            const got = answers[name]?.data;
+            assert(got && got.length === t.data.length, `${c.name} step ${si}: ${name} missing`);
+            for (let i = 0; i < t.data.length; i++, compared++) {
+              if (!same(got[i], t.data[i])) {
+                bad.push(`${c.name} step ${si} ${r.dtype} ${name}[${i}]: ${got[i]} vs ${t.data[i]}`);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  assert(steps > 500 && compared > 50_000, `${steps} steps, ${compared} values`);
+  assert(bad.length === 0, `${bad.length} values differ:\n${bad.slice(0, 20).join("\n")}`);
 });

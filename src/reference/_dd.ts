@@ -16,6 +16,8 @@
  * @module
  */
 
+import { type DType, roundToDType } from "./dtype.ts";
+
 /** A double-double `hi + lo`. */
 export type DD = readonly [hi: number, lo: number];
 
@@ -107,4 +109,29 @@ export function sqrt(a: DD): DD {
  */
 export function round(a: DD, naive: number): number {
   return Number.isFinite(naive) ? a[0] + a[1] : naive;
+}
+
+const bits = new Float64Array(1), words = new BigInt64Array(bits.buffer);
+
+/** The neighbour of a finite, non-zero v one binary64 step towards +∞ (`dir` 1) or −∞ (`dir` -1). */
+function step(v: number, dir: 1 | -1): number {
+  bits[0] = v;
+  words[0] += (v > 0) === (dir > 0) ? 1n : -1n;
+  return bits[0];
+}
+
+/**
+ * A double-double rounded once into `dtype`. Its binary64 value v = fl(hi + lo) is rounded to the
+ * dtype; where v sits exactly halfway between two values of the dtype, the remainder (hi + lo) − v
+ * decides the side, as one rounding of hi + lo would. Non-finite `naive` values pass through (see
+ * {@linkcode round}).
+ */
+export function roundInto(a: DD, naive: number, dtype: DType): number {
+  if (!Number.isFinite(naive)) return roundToDType(naive, dtype);
+  const v = a[0] + a[1];
+  if (dtype === "float64" || v === 0 || !Number.isFinite(v)) return roundToDType(v, dtype);
+  const rest = (a[0] - v) + a[1];
+  const up = roundToDType(step(v, 1), dtype), down = roundToDType(step(v, -1), dtype);
+  if (rest === 0 || up === down) return roundToDType(v, dtype);
+  return rest > 0 ? up : down;
 }

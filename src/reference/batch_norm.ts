@@ -580,6 +580,11 @@ function batchStats(p: Prepared): Stats {
     }
     const fill = p.c.emptyBatch === "zero" ? 0 : NaN;
     const mean = new Float64Array(channels).fill(fill), variance = new Float64Array(channels).fill(fill);
+    if (dtype64(p)) {
+      const [inv, invLow] = invStd64([fill, 0], p);
+      const invStd = new Float64Array(channels).fill(inv), invStdLow = new Float64Array(channels).fill(invLow);
+      return { mean, meanLow: new Float64Array(channels), variance, invStd, invStdLow };
+    }
     return { mean, meanLow: new Float64Array(channels), variance, invStd: variance.map((v) => invStdOf(v, p)) };
   }
   if (count === 1 && p.c.singleValueTraining === "error") {
@@ -724,7 +729,6 @@ function updateRunningStats(p: Prepared, state: BatchNormState, stats: Stats): U
       v ? allocateFrom(p.dtype, v) : allocate(p.dtype, channels).fill(init);
     return { ...base, runningMean: same(rm, 0), runningVar: same(rv, 1), numBatchesTracked };
   }
-  let correction = 1;
   if (c.runningVariance === "bessel") {
     if (n === 1) {
       throw new BatchNormError(
@@ -734,16 +738,12 @@ function updateRunningStats(p: Prepared, state: BatchNormState, stats: Stats): U
         'the Bessel factor n/(n-1) is undefined for one value per channel; use "bessel-clamped" or refuse such input',
       );
     }
-    correction = n / (n - 1);
-  } else if (c.runningVariance === "bessel-clamped") {
-    correction = n / Math.max(n - 1, 1);
   }
-  // w: weight of the new (batch) value. "old" multiplies by its own m, since 1 - (1 - m) need not round to m.
-  const w = c.momentumKind === "new" ? c.momentum! : c.momentumKind === "old" ? 1 - c.momentum! : 1 / numBatchesTracked;
   const runningMean = allocate(p.dtype, channels),
     runningVar = allocate(p.dtype, channels);
-  if (dtype64(p)) {
-    // Double-double: the weights exactly (1 - m as a TwoSum, 1/N as a quotient), the products and sum compensated.
+  {
+    // Every dtype: double-double, the weights exactly (1 - m as a TwoSum, 1/N as a quotient), the products and
+    // sum compensated, rounded once into the dtype (binary64 alone rounds twice: 1 ULP off in float32 fixtures).
     const m = c.momentum ?? 0;
     const fresh: dd.DD = c.momentumKind === "new" ? [m, 0] : c.momentumKind === "old" ? dd.twoSum(1, -m) : dd.div(
       [1, 0],
@@ -760,26 +760,17 @@ function updateRunningStats(p: Prepared, state: BatchNormState, stats: Stats): U
       const naiveW = c.momentumKind === "old" ? 1 - m : fresh[0];
       const naive = (old: number, batch: number) =>
         c.momentumKind === "old" ? m * old + naiveW * batch : (1 - naiveW) * old + naiveW * batch;
-      runningMean[k] = dd.round(
+      runningMean[k] = dd.roundInto(
         dd.add(dd.mul(keep, [oldMean, 0]), dd.mul(fresh, batchMean)),
         naive(oldMean, batchMean[0]),
+        p.dtype,
       );
-      runningVar[k] = dd.round(dd.add(dd.mul(keep, [oldVar, 0]), dd.mul(fresh, batchVar)), naive(oldVar, batchVar[0]));
+      runningVar[k] = dd.roundInto(
+        dd.add(dd.mul(keep, [oldVar, 0]), dd.mul(fresh, batchVar)),
+        naive(oldVar, batchVar[0]),
+        p.dtype,
+      );
     }
-    return { ...base, runningMean, runningVar, numBatchesTracked };
-  }
-  for (let k = 0; k < channels; k++) {
-    const oldMean = rm ? rm[k] : 0, oldVar = rv ? rv[k] : 1;
-    const batchVar = stats.variance[k] * correction;
-    const batchMean = stats.mean[k] + stats.meanLow[k];
-    runningMean[k] = roundToDType(
-      c.momentumKind === "old" ? c.momentum! * oldMean + w * batchMean : (1 - w) * oldMean + w * batchMean,
-      p.dtype,
-    );
-    runningVar[k] = roundToDType(
-      c.momentumKind === "old" ? c.momentum! * oldVar + w * batchVar : (1 - w) * oldVar + w * batchVar,
-      p.dtype,
-    );
   }
   return { ...base, runningMean, runningVar, numBatchesTracked };
 }
