@@ -21,6 +21,15 @@
 
 import { type DD, SPLITTER } from "./_dd.ts";
 
+/**
+ * The noise floor of the per-element double-double formulas, as a share of the magnitudes of their
+ * terms: each term carries up to ~2^-104 of itself. A result below 2^-98 of its terms is
+ * indistinguishable from 0 at this precision and is returned as 0: the error is then |exact|, below the
+ * same bound, instead of noise, and an output that is exactly 0 (dx with two values per channel and
+ * eps = 0, y of a constant channel without affine) comes out exactly 0.
+ */
+const FLOOR = 2 ** -98;
+
 /** One channel's elements: the [start, end) runs of k, one per outer index. */
 export interface Channel {
   readonly outer: number;
@@ -107,7 +116,7 @@ export function affine(
       // + B
       const t = p + bHi, b = t - p;
       const r = t + (((p - (t - b)) + (bHi - b)) + (pe + bLo));
-      out[k] = r === r ? r : ((v - mHi) - mLo) * aHi + shift;
+      out[k] = r !== r ? ((v - mHi) - mLo) * aHi + shift : Math.abs(r) <= FLOOR * (Math.abs(p) + Math.abs(bHi)) ? 0 : r;
     }
   }
 }
@@ -199,7 +208,7 @@ export function gradient(
       const w = s - qHi, b2 = w - s;
       const f2 = (s - (w - b2)) + (-qHi - b2);
       const r = w + (((e1 - e2) - qLo) + (f1 + f2));
-      out[k] = r === r ? r : p1 - p2 - qHi;
+      out[k] = r !== r ? p1 - p2 - qHi : Math.abs(r) <= FLOOR * (Math.abs(p1) + Math.abs(p2) + Math.abs(qHi)) ? 0 : r;
     }
   }
 }
