@@ -2,8 +2,9 @@
 """The exact oracle: annotates fixture files with the exact value of every output (format 1.2).
 
 Run by `deno task fixtures` with /usr/bin/python3 after the generators, over every fixture file;
-or by hand: `/usr/bin/python3 scripts/generators/exact_oracle.py FILE...` (annotates in place) or
-`--check FILE...` (exits 1 when a file's annotations are missing or differ from a fresh computation).
+or by hand: `/usr/bin/python3 scripts/generators/exact_oracle.py FILE...` (annotates in place),
+`--check FILE...` (exits 1 when a file's annotations are missing or differ from a fresh computation), or
+`--selftest` (the rounding on its edge cases and against mpmath at 4000 bits on random surds).
 
 For every step of every case, from the step's recorded inputs and the state the step starts from
 (FORMAT.md "Running a case", rule 6: the initial state, then each training step's recorded running
@@ -606,7 +607,53 @@ def process(path, check):
     return True, steps
 
 
+def selftest():
+    """The rounding machinery on its edge cases, and against mpmath at 4000 bits on random surds; returns failures."""
+    bad = []
+
+    def expect(what, got, want):
+        if not (got == want and math.copysign(1, got) == math.copysign(1, want)):
+            bad.append(f"{what}: got {got!r}, want {want!r}")
+
+    one = Fraction(1)
+    expect("tie at 1 + 2^-53 rounds to even 1", round_fraction(one + Fraction(1, 2**53)), 1.0)
+    expect("above the tie rounds up", round_fraction(one + Fraction(1, 2**53) + Fraction(1, 2**200)), 1 + 2**-52)
+    expect("tie at 1 + 3·2^-53 rounds to even 1 + 2^-51", round_fraction(one + Fraction(3, 2**53)), 1 + 2**-51)
+    expect("the overflow midpoint rounds to infinity", round_fraction(TOP - Fraction(2**970)), math.inf)
+    expect("just below it, the largest finite", round_fraction(TOP - Fraction(2**970) - 1), MAX)
+    expect("negative overflow", round_fraction(-TOP), -math.inf)
+    expect("half the smallest subnormal ties to 0", round_fraction(Fraction(1, 2**1075)), 0.0)
+    expect("0.75 of it rounds up", round_fraction(Fraction(3, 2**1076)), 2**-1074)
+    expect("a negative tie to zero keeps its sign", round_fraction(-Fraction(1, 2**1075)), -0.0)
+    expect("1/sqrt(1/4) = 2 exactly", Surd(one, Fraction(0), Fraction(0), one, Fraction(1, 4)).round(), 2.0)
+    expect("(0 + 0·σ)/σ is 0", Surd(Fraction(0), Fraction(0), Fraction(0), one, Fraction(2)).round(), 0.0)
+    # sqrt(v)/1 with v a square of a midpoint: the surd is the midpoint itself, a tie
+    mid = one + Fraction(1, 2**53)
+    expect("sqrt of a squared midpoint ties to even", Surd(Fraction(0), one, one, Fraction(0), mid * mid).round(), 1.0)
+    rng = __import__("random").Random(20261130)
+    with mpmath.workprec(4000):
+        for i in range(3000):
+            def rat():
+                return Fraction(rng.randint(-(2**60), 2**60), 2 ** rng.randint(0, 80)) if rng.random() < 0.9 else Fraction(0)
+            v = abs(rat()) + Fraction(1, 2 ** rng.randint(0, 60))
+            p, q = rat(), rat()
+            r, t = (abs(rat()) + Fraction(1, 7), Fraction(0)) if rng.random() < 0.5 else (Fraction(0), one)
+            s = Surd(p, q, r, t, v)
+            sig = mpmath.sqrt(mp(v))
+            want = float((mp(p) + mp(q) * sig) / (mp(r) + mp(t) * sig))
+            got = s.round()
+            if got != want:
+                bad.append(f"random surd {i}: got {got!r}, mpmath at 4000 bits {want!r}")
+    return bad
+
+
 def main(argv):
+    if argv == ["--selftest"]:
+        bad = selftest()
+        for b in bad:
+            print(b, file=sys.stderr)
+        print(f"selftest: {len(bad)} failures")
+        return 1 if bad else 0
     check = "--check" in argv
     paths = [a for a in argv if a != "--check"]
     if not paths:
