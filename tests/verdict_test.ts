@@ -192,3 +192,39 @@ Deno.test("policy: outputs that are exactly zero or cancel are judged at the sca
   assert(compareExact([Infinity], [3.5e38], () => 3.5e38, "float32", 6).pass);
   assert(!compareExact([3.4028234663852886e38], [3.5e38], () => 3.5e38, "float32", 6).pass);
 });
+
+Deno.test("on the random sweep, the reference passes every case and each convention mistake fails some", async () => {
+  const sweep = files.filter((f) => f.provenance.generator === "scripts/generators/gen_sweep.py").flatMap((f) =>
+    f.cases
+  );
+  assert(sweep.length >= 40, `${sweep.length}`);
+  for (const c of sweep) {
+    const r = await runCase(c, referenceAdapter);
+    assert(r.pass, `${c.name}: ${r.reason}`);
+  }
+  const wrong = (override: Record<string, unknown>): Adapter => (req) =>
+    referenceAdapter({ ...req, convention: { ...req.convention!, ...override } });
+  const mistakes: [string, Adapter][] = [
+    ["epsilon outside the root", wrong({ epsilonPlacement: "outside" })],
+    ["momentum read the other way", (req) =>
+      referenceAdapter({
+        ...req,
+        convention: {
+          ...req.convention!,
+          momentumKind: req.convention!.momentumKind === "new"
+            ? "old"
+            : req.convention!.momentumKind === "old"
+            ? "new"
+            : "cumulative",
+        },
+      })],
+    ["no Bessel factor", wrong({ runningVariance: "biased" })],
+    ["TF's default epsilon 1e-3", wrong({ epsilon: 1e-3 })],
+    ["accepting one value per channel", wrong({ singleValueTraining: "allow", runningVariance: "bessel-clamped" })],
+  ];
+  for (const [mistake, adapter] of mistakes) {
+    let failed = 0;
+    for (const c of sweep) if (!(await runCase(c, adapter)).pass) failed++;
+    assert(failed > 0, `${mistake} passes every sweep case`);
+  }
+});

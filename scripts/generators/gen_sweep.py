@@ -8,7 +8,7 @@ the dtype (float32, float64, bfloat16), epsilon (1e-5, 1e-3, 0.1, 0), momentum (
 track_running_stats, initial running statistics, a step sequence (training and inference, one to three calls) and a
 data kind, chosen to be ill-conditioned as often as ordinary: ordinary; a large |mean|/std (10 to 1e6); two values per
 channel (with epsilon 0 often: dx is identically 0); a constant channel (with epsilon 0 often: invstd 0); an empty
-batch. Shapes stay small (at most 12 values) to keep the file a few hundred KB. Re-running gives identical bytes.
+batch; and four calls PyTorch refuses (one value per channel). Shapes stay small (at most 12 values) to keep the file a few hundred KB. Re-running gives identical bytes.
 """
 
 import os
@@ -21,6 +21,7 @@ import gen_pytorch as g  # noqa: E402
 
 SEED = 20261130
 COUNT = 40
+REFUSALS = 4
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "pytorch-sweep")
 RANK_SHAPES = {
     2: lambda r: [r.choice([3, 4, 6]), r.choice([1, 2])],
@@ -103,8 +104,21 @@ def draw(i):
                          x_fn=data_fn(kind, ratio), scenario=f"sweep-{kind}")
 
 
+def refusal(i):
+    """Training with one value per channel, which PyTorch refuses (gen_pytorch.error_case): the accepting mistake fails it."""
+    r = random.Random(SEED + i)
+    rank = r.choice([2, 3, 4])
+    shape = [1, r.choice([1, 2, 3])] + [1] * (rank - 2)
+    dtype = r.choice(["float32", "float64", "bfloat16"])
+    track = r.random() < 0.7
+    mode = "train" if track else r.choice(["train", "eval"])
+    name = f"pytorch sweep {i:03d} {g.MODULES[rank]} {dtype} {g.dims(shape)} {mode} track={track} one-value refused"
+    return g.error_case(name, f"Random sweep case {i} (seed {SEED + i}): one value per channel, refused by PyTorch.",
+                        shape, dtype, mode, track=track, scenario="sweep-one-value")
+
+
 def main():
-    cases = [draw(i) for i in range(COUNT)]
+    cases = [draw(i) for i in range(COUNT)] + [refusal(i) for i in range(COUNT, COUNT + REFUSALS)]
     doc = {
         "format": g.FORMAT,
         "format_version": "1.2",
