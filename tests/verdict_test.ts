@@ -8,6 +8,7 @@ import {
   type Adapter,
   caseRequests,
   compareExact,
+  exactStep,
   type FixtureCase,
   formatInfo,
   judgeCase,
@@ -227,4 +228,36 @@ Deno.test("on the random sweep, the reference passes every case and each convent
     for (const c of sweep) if (!(await runCase(c, adapter)).pass) failed++;
     assert(failed > 0, `${mistake} passes every sweep case`);
   }
+});
+
+Deno.test("two independent exact evaluators agree bit for bit: the fixtures' expected_exact (Python oracle) and exactStep (TypeScript)", () => {
+  let same = 0;
+  const refused = new Set<string>();
+  for (const c of withExact) {
+    const requests = caseRequests(c);
+    for (const [i, step] of c.steps.entries()) {
+      if (!step.expectedExact) continue;
+      const got = exactStep(requests[i], "float64");
+      if (got.error) {
+        // The TypeScript evaluator refuses a negative running variance (a state some frameworks reach with momentum
+        // outside [0, 1]); the oracle follows the framework there.
+        assertEquals(got.error.code, "negative_variance", `${c.name} step ${i}`);
+        refused.add(c.name);
+        continue;
+      }
+      for (const [name, exact] of Object.entries(step.expectedExact)) {
+        const have = got.outputs![name].data;
+        for (let j = 0; j < exact.data.length; j++) {
+          const a = have[j], b = exact.data[j];
+          assert(
+            a === b || (Number.isNaN(a) && Number.isNaN(b)), /* the sign of a zero is not judged */
+            `${c.name} step ${i} ${name}[${j}]: ${a} vs ${b}`,
+          );
+          same++;
+        }
+      }
+    }
+  }
+  assert(same > 50000, `${same}`);
+  assert(refused.size <= 4, [...refused].join("\n"));
 });

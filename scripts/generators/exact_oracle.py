@@ -281,6 +281,7 @@ def step_exact(config, state, step, names):
     rms = decode(state["running_mean"]["data"]) if state.get("running_mean") else None
     rvs = decode(state["running_var"]["data"]) if state.get("running_var") else None
 
+    affine_later = []
     for c in range(channels):
         idx = channel_indices(outer, channels, inner, c)
         xc = [xs[k] for k in idx]
@@ -289,11 +290,17 @@ def step_exact(config, state, step, names):
         rm = rms[c] if rms else 0.0
         rv = rvs[c] if rvs else 1.0
         # Running statistics enter the outputs only when the call normalizes with them (eval, tracked).
-        if not finite(*xc, *dyc, g, b, *((rm, rv) if not use_batch else ())):
+        if not finite(*xc, *dyc, *((rm, rv) if not use_batch else ())):
             ieee_channel(config, train, use_batch, n, idx, xc, dyc, g, b, rm, rv, eps_f, w_f, keep, factor, out, c)
             continue
         X = [Fraction(v) for v in xc]
-        G, B = Fraction(g), Fraction(b)
+        if finite(g, b):
+            G, B = Fraction(g), Fraction(b)
+        else:
+            # A NaN or infinite gamma or beta touches y and dx only: compute them for gamma 1, beta 0 (exactly), then
+            # apply gamma and beta in IEEE arithmetic below; every other output stays exact.
+            G, B = Fraction(1), Fraction(0)
+            affine_later.append((c, idx, g, b))
         if n == 0:
             if empty in ("nan",):
                 mean = var = None
@@ -455,6 +462,15 @@ def step_exact(config, state, step, names):
             mean_abs_dy = float(sum_abs_dy / n)
             second = float(sabs / n) * (max_d + abs_m) * u * u if math.isfinite(u) else 0.0
             scale["dx"][c] = fin(abs(g) * u * (max_dy + mean_abs_dy) + abs(g) * u * second if math.isfinite(u) else 0.0)
+    for c, idx, g, b in affine_later:
+        for k in idx:
+            if "y" in out:
+                out["y"][k] = ieee_mul(g, out["y"][k]) + b
+            if "dx" in out:
+                out["dx"][k] = ieee_mul(g, out["dx"][k])
+        for k in ("y", "dx"):
+            if k in scale:
+                scale[k][c] = 0.0
     return out, scale
 
 
@@ -533,8 +549,8 @@ def ieee_channel(config, train, use_batch, n, idx, xc, dyc, g, b, rm, rv, eps, w
         sdy = add(dyc)
         xhat = [mul(v - m_use, u) for v in xc]
         sdx = add(mul(a, h) for a, h in zip(dyc, xhat))
-        if "dbeta" in out:
-            out["dbeta"][c] = sdy
+        if "dbeta" in out:  # the sum of dy, exact when dy is finite
+            out["dbeta"][c] = round_fraction(sum(Fraction(v) for v in dyc)) if finite(*dyc) else sdy
         if "dgamma" in out:
             out["dgamma"][c] = sdx
         if "dx" in out:
