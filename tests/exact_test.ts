@@ -184,7 +184,10 @@ const FAR_FROM_EXACT: Record<string, string> = {
 const files = await loadAllFixtures();
 Deno.test("exact: every step of every fixture lies near the framework's float64 run", () => {
   let steps = 0, compared = 0;
-  for (const f of files) {
+  // The curated fixtures. The random sweep (scripts/generators/gen_sweep.py) has outputs that are exactly zero, where a
+  // peak-relative bound measures the twin's noise; tests/verdict_test.ts checks every framework record against exact
+  // values at the policy's error scale instead (witness bounds, with docs/findings-table.md).
+  for (const f of files.filter((f) => f.provenance.generator !== "scripts/generators/gen_sweep.py")) {
     for (const c of f.cases) {
       if (c.frameworkDefect || FAR_FROM_EXACT[c.name]) continue;
       for (const [i, req] of caseRequests(c).entries()) {

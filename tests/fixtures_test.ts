@@ -19,10 +19,16 @@ import {
 } from "../mod.ts";
 import { REFERENCE_XFAIL } from "../scripts/cli/reference_xfail.ts";
 
-const files = await loadAllFixtures();
+const everyFile = await loadAllFixtures();
+/**
+ * The curated fixtures. The random sweep (scripts/generators/gen_sweep.py) is judged in tests/verdict_test.ts against exact
+ * values (the reference passes every case; PyTorch's outputs lie within their witness bounds or are findings); its
+ * cases are not built to show one mistake each, and its zero outputs are noise to the 1.1 rules checked below.
+ */
+const files = everyFile.filter((f) => f.provenance.generator !== "scripts/generators/gen_sweep.py");
 const allCases = files.flatMap((f) => f.cases);
 
-for (const file of files) {
+for (const file of everyFile) {
   const name = file.url.split("/fixtures/")[1];
   Deno.test(`reference passes ${name} (${file.provenance.framework} ${file.provenance.version})`, async (t) => {
     for (const c of file.cases) {
@@ -34,6 +40,12 @@ for (const file of files) {
             !r.pass && r.reason!.includes(xfail.expect),
             `expected to fail with "${xfail.expect}": ${r.reason ?? "pass"}`,
           );
+          return;
+        }
+        if (c.frameworkDefect && c.steps.some((s) => s.expectedExact)) {
+          // Format 1.2: an ordinary case judged against exact values; the defect is recorded beside it. Where the
+          // framework's own output is outside its witness bound, docs/findings-table.md lists it (tests/verdict_test.ts).
+          assert(r.pass, r.reason);
           return;
         }
         if (c.frameworkDefect) {

@@ -27,16 +27,27 @@ Deno.test("every fixture file declares a version that has every field it uses", 
 
 Deno.test("a file that declares an older version than its fields is refused, naming the field and both versions", () => {
   const text = texts[index.findIndex((e) => e.path === "pytorch/edge_cases.json")];
-  const older = text.replace('"format_version": "1.1"', '"format_version": "1.0"');
+  const older = text.replace('"format_version": "1.2"', '"format_version": "1.0"');
   assert(older !== text);
   const e = assertThrows(() => parseFixture(older, "edge_cases.json"), FixtureError);
   assert(/was added in format 1\.1, but the file declares format_version "1\.0"/.test(e.message), e.message);
+  // Exact values (1.2) in a file that declares 1.1.
+  const before = text.replace('"format_version": "1.2"', '"format_version": "1.1"');
+  const e2 = assertThrows(() => parseFixture(before, "edge_cases.json"), FixtureError);
+  assert(
+    /expected_exact was added in format 1\.2, but the file declares format_version "1\.1"/.test(e2.message),
+    e2.message,
+  );
   // A 1.0 file using only 1.0 fields is read.
   const plain = JSON.parse(texts[index.findIndex((e) => e.path === "onnx-testdata/batch_normalization.json")]);
   plain.format_version = "1.0";
   for (const c of plain.cases) {
     delete c.framework_call;
     delete c.config.empty_batch;
+    for (const st of c.steps) {
+      delete st.expected_exact;
+      delete st.exact_scale;
+    }
     c.features = c.features.filter((f: string) => !FORMAT_ADDITIONS["1.1"].features!.includes(f));
   }
   assertEquals(parseFixture(JSON.stringify(plain), "plain.json").formatVersion, "1.0");

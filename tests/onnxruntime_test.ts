@@ -21,7 +21,14 @@ const liveFile = parseFixture(fixtureText({ ...recorded, cases: live }), "live o
 Deno.test("onnxruntime-node reproduces every recorded onnxruntime case live, byte for byte", async (t) => {
   assertEquals(live.length, recorded.cases.length);
   for (const [i, c] of live.entries()) {
-    await t.step(String(c.name), () => assertEquals(JSON.parse(fixtureText(c)), recorded.cases[i]));
+    // The exact oracle's annotations (format 1.2) come after the run, from the recorded inputs alone.
+    const withoutExact = {
+      ...recorded.cases[i],
+      steps: recorded.cases[i].steps.map(({ expected_exact: _e, exact_scale: _s, ...step }: Record<string, unknown>) =>
+        step
+      ),
+    };
+    await t.step(String(c.name), () => assertEquals(JSON.parse(fixtureText(c)), withoutExact));
   }
 });
 

@@ -1,6 +1,6 @@
 /**
  * `deno task fixtures`: regenerates every golden fixture from the real
- * frameworks, then writes fixtures/index.json (each file's source, case count and
+ * frameworks, annotates every file with exact values (scripts/generators/exact_oracle.py), then writes fixtures/index.json (each file's source, case count and
  * SHA-256). Running it twice gives identical bytes.
  *
  * @module
@@ -9,6 +9,8 @@
 import { generate as generateOnnxTestdata } from "./gen_onnx_testdata.ts";
 import { generate as generateOnnxruntime } from "./gen_onnxruntime.ts";
 import { generate as generateTfjs } from "./gen_tfjs.ts";
+import { judgeVectors } from "./judge_vectors.ts";
+import { fixtureText, writeAtomic } from "./_fixture_io.ts";
 
 const root = new URL("../../", import.meta.url);
 const fixtures = new URL("fixtures/", root);
@@ -16,6 +18,7 @@ const fixtures = new URL("fixtures/", root);
 /** The generators, each a real framework run, with the folder each writes; the order is the index's order. */
 const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "pytorch", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_pytorch.py"]) },
+  { dir: "pytorch-sweep", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_sweep.py"]) },
   { dir: "tensorflow-composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_tf_fused.py"]) },
   { dir: "tfjs", run: () => generateTfjs(root) }, // after pytorch: its porting cases reuse PyTorch inputs
   { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
@@ -37,6 +40,24 @@ for (const g of GENERATORS) {
     Deno.exit(1);
   }
 }
+
+// The exact oracle annotates every file the generators wrote (format 1.2: expected_exact and exact_scale per step).
+const written = GENERATORS.flatMap(({ dir }) =>
+  [...Deno.readDirSync(new URL(`${dir}/`, fixtures))]
+    .filter((e) => e.isFile && e.name.endsWith(".json"))
+    .map((e) => `fixtures/${dir}/${e.name}`)
+    .sort()
+);
+console.log("%cexact oracle", "font-weight: bold");
+try {
+  await subprocess("/usr/bin/python3", ["scripts/generators/exact_oracle.py", ...written]);
+} catch (e) {
+  console.error(`exact oracle: ${(e as Error).message}; fixtures/index.json left as it was`);
+  Deno.exit(1);
+}
+
+// The judge test vectors (not a fixture file: no index entry), from the TypeScript judge.
+writeAtomic(new URL("judge_vectors.json", fixtures), fixtureText(judgeVectors()));
 
 const files: { path: string; source: string; cases: number; sha256: string }[] = [];
 for (const { dir } of GENERATORS) {

@@ -15,6 +15,7 @@ import {
   budget,
   type CaseAdapter,
   type CaseReport,
+  channelIndex,
   type FixtureCase,
   type FixtureFile,
   formatInfo,
@@ -73,8 +74,9 @@ const GRADIENTS = ["dx", "dgamma", "dbeta"];
 
 /**
  * Per-element errors of an implementation's answers to a case, measured as the
- * judge measures them (against the float64 twin, in ULPs of the dtype at the
- * tensor's peak). Outputs the judge does not compare are left out.
+ * judge measures them (against the exact values at each channel's error scale,
+ * or, in files without them, against the float64 twin in ULPs of the dtype at
+ * the tensor's peak). Outputs the judge does not compare are left out.
  *
  * @param c The case.
  * @param answers The implementation's answers, one per step.
@@ -92,6 +94,19 @@ export function caseDetail(c: FixtureCase, answers: readonly StepOutputs[], igno
       if (typeof want !== "object" || ignore.includes(name)) continue;
       const have = got.outputs?.[name];
       if (!have || have.data.length !== want.data.length) continue;
+      // Format 1.2: against the exact values, at each channel's error scale (as the judge measures).
+      const exact = step.expectedExact?.[name], scale = step.exactScale?.[name];
+      if (exact && scale) {
+        const channelOf = channelIndex(c, step, name);
+        const target = Array.from(exact.data, (e) => Math.abs(e) > max ? roundToDType(e, c.dtype) : e);
+        outputs.push({
+          step: i,
+          output: name,
+          tolerance: budget(c.dtype, name, n),
+          ulps: target.map((e, k) => ulpError(have.data[k], e, c.dtype, scale[channelOf(k)])),
+        });
+        continue;
+      }
       const twin = c.frameworkDefect ? undefined : step.expectedFloat64?.[name];
       const target = Array.from(
         (typeof twin === "object" ? twin : want).data,

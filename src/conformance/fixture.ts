@@ -36,7 +36,7 @@ export const FIXTURE_FORMAT = "batchnorm-conformance-fixture";
  * assert(FIXTURE_FORMAT_VERSION.startsWith("1."));
  * ```
  */
-export const FIXTURE_FORMAT_VERSION = "1.1";
+export const FIXTURE_FORMAT_VERSION = "1.2";
 /**
  * What each minor version of the format added, beyond 1.0: the case fields, config fields, step fields and features
  * it introduced. A file declares the version whose fields it uses; a reader refuses a file that uses a field newer
@@ -78,6 +78,7 @@ export const FORMAT_ADDITIONS: Readonly<
       "channel-count",
     ],
   },
+  "1.2": { step: ["expected_exact", "exact_scale"] },
 });
 
 /** Versions compared as numbers: "1.10" is after "1.9". */
@@ -272,6 +273,13 @@ export interface FixtureStep {
   readonly expectedFloat64?: Readonly<Record<string, Tensor | number>>;
   /** The framework refused the call. */
   readonly expectedError?: ExpectedError;
+  /**
+   * Format 1.2: the exact value of every tensor output of `expected`, correctly rounded to binary64, from the exact
+   * oracle (scripts/generators/exact_oracle.py), whatever the case's dtype. What the judge compares with.
+   */
+  readonly expectedExact?: Readonly<Record<string, Tensor>>;
+  /** Format 1.2: each output's error scale per channel (the magnitude of the terms forming it; FORMAT.md). */
+  readonly exactScale?: Readonly<Record<string, readonly number[]>>;
 }
 
 /**
@@ -326,7 +334,7 @@ export interface FixtureCase {
  * import { assert } from "@std/assert";
  * import { type FixtureFile, FIXTURES_URL, loadFixture } from "../../mod.ts";
  * const file: FixtureFile = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
- * assert(file.formatVersion === "1.1" && file.cases.length > 0);
+ * assert(file.formatVersion === "1.2" && file.cases.length > 0);
  * ```
  */
 export interface FixtureFile {
@@ -598,6 +606,7 @@ function readCase(r: Reader, v: Json, path: string): FixtureCase {
         "float64",
       ),
       expectedError,
+      ...readExact(r, so, p, hasExpected ? so.expected : undefined),
     };
   });
   checkConsistency(r, steps, s.num_batches_tracked, path, dtype);
@@ -681,6 +690,44 @@ function checkConsistency(
       tracked = nbt;
     }
   });
+}
+
+/** Format 1.2's `expected_exact` and `exact_scale`: both or neither, answering exactly the tensor outputs of `expected`. */
+function readExact(
+  r: Reader,
+  so: Record<string, Json>,
+  p: string,
+  expected: Json | undefined,
+): { expectedExact?: Record<string, Tensor>; exactScale?: Record<string, number[]> } {
+  if (so.expected_exact === undefined && so.exact_scale === undefined) return {};
+  if (expected === undefined) r.fail(`${p}.expected_exact`, "only a step with expected has exact values");
+  if (so.expected_exact === undefined || so.exact_scale === undefined) {
+    r.fail(
+      `${p}.${so.expected_exact === undefined ? "expected_exact" : "exact_scale"}`,
+      "expected_exact and exact_scale come together",
+    );
+  }
+  const want = Object.entries(r.object(expected, `${p}.expected`)).filter(([, v]) => typeof v === "object")
+    .map(([k]) => k).sort().join();
+  const eo = r.object(so.expected_exact, `${p}.expected_exact`);
+  const so2 = r.object(so.exact_scale, `${p}.exact_scale`);
+  for (const [key, o] of [["expected_exact", eo], ["exact_scale", so2]] as const) {
+    const have = Object.keys(o).sort().join();
+    if (have !== want) r.fail(`${p}.${key}`, `must answer the tensor outputs of expected (${want}), not (${have})`);
+  }
+  const exact: Record<string, Tensor> = {}, scale: Record<string, number[]> = {};
+  for (const k of Object.keys(eo)) {
+    exact[k] = r.tensor(eo[k], `${p}.expected_exact.${k}`, "float64");
+    const sv = so2[k];
+    if (!Array.isArray(sv)) r.fail(`${p}.exact_scale.${k}`, "must be an array of numbers, one per channel");
+    scale[k] = sv.map((v, i) => {
+      if (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v)) {
+        r.fail(`${p}.exact_scale.${k}[${i}]`, "must be a finite number >= 0");
+      }
+      return v;
+    });
+  }
+  return { expectedExact: exact, exactScale: scale };
 }
 
 function readDefect(r: Reader, v: Json, path: string): { issue: string; summary: string } {

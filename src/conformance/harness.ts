@@ -16,7 +16,7 @@ import { type DType, formatInfo, roundToDType } from "../reference/dtype.ts";
 import { BatchNormError } from "../reference/errors.ts";
 import type { FixtureCase, FixtureStep } from "./fixture.ts";
 import type { Tensor } from "../reference/tensor.ts";
-import { budget, compareTensor, type Comparison } from "./tolerance.ts";
+import { budget, compareExact, compareTensor, type Comparison } from "./tolerance.ts";
 
 /**
  * The state the harness hands to each step, in snake_case like the fixtures.
@@ -144,6 +144,17 @@ export interface OutputCheck {
   readonly output: string;
   /** The comparison (for num_batches_tracked, exact: 0 or Infinity). */
   readonly comparison: Comparison;
+  /**
+   * What the output was judged against: `exact` (format 1.2's `expected_exact`, at the error scale of
+   * `exact_scale`), `float64 twin` (`expected_float64`, at the tensor's peak) or `expected` (the framework's own
+   * output, at the peak; float64 cases and defect cases of files without exact values). Absent for num_batches_tracked.
+   */
+  readonly basis?: "exact" | "float64 twin" | "expected";
+  /**
+   * How the budget was formed, in words, when judged against exact values, e.g. `6 ULP (float32) × ceil(√40) = 42 ULP
+   * at max(|exact|, the channel's error scale): a reduction over 40 values per channel`.
+   */
+  readonly budgetRule?: string;
 }
 
 /**
@@ -363,13 +374,9 @@ export function judgeCase(c: FixtureCase, answers: readonly StepOutputs[], ignor
         fail(`step ${i}: ${name} has shape [${have.shape.join(", ")}], expected [${want.shape.join(", ")}]`);
         continue;
       }
-      // Judged against the float64 twin, except where the framework is known to be defective: there the
-      // twin may follow the specification (a composed twin does), and the question is whether the output
-      // reproduces what the framework actually did.
-      const exactWant = c.frameworkDefect ? undefined : step.expectedFloat64?.[name];
-      const target = typeof exactWant === "object" ? exactWant : want;
-      const comparison = compareTensor(have.data, target.data, c.dtype, budget(c.dtype, name, perChannel(c, step)));
-      checks.push({ step: i, output: name, comparison });
+      const judged = judgeOutput(c, step, name, have.data, want);
+      const comparison = judged.comparison;
+      checks.push({ step: i, output: name, ...judged });
       if (!comparison.pass) {
         const first = comparison.firstMismatch!;
         mismatch ??= { step: i, output: name, index: first.index, actual: first.actual, expected: first.expected };
@@ -385,6 +392,53 @@ export function judgeCase(c: FixtureCase, answers: readonly StepOutputs[], ignor
   }
   const base = { name: c.name, checks, ...(mismatch ? { firstMismatch: mismatch } : {}) };
   return reason === undefined ? { ...base, pass: true } : { ...base, pass: false, reason };
+}
+
+/**
+ * One output of one step under the policy: against the exact values when the step has them (format 1.2), in every
+ * dtype and for defect cases too; otherwise against the float64 twin (except for defect cases) or the expectation.
+ */
+function judgeOutput(
+  c: FixtureCase,
+  step: FixtureStep,
+  name: string,
+  data: ArrayLike<number>,
+  want: Tensor,
+): { comparison: Comparison; basis: "exact" | "float64 twin" | "expected"; budgetRule?: string } {
+  const n = perChannel(c, step);
+  const tolerance = budget(c.dtype, name, n);
+  const base = budget(c.dtype, "y", n);
+  const exact = step.expectedExact?.[name], scale = step.exactScale?.[name];
+  if (exact && scale) {
+    const channelOf = channelIndex(c, step, name);
+    return {
+      comparison: compareExact(data, exact.data, (i) => scale[channelOf(i)], c.dtype, tolerance),
+      basis: "exact",
+      budgetRule: tolerance > base
+        ? `${base} ULP (${c.dtype}) × ceil(√${n}) = ${tolerance} ULP at max(|exact|, the channel's error scale): ` +
+          `a reduction over ${n} values per channel`
+        : `${base} ULP (${c.dtype}) at max(|exact|, the channel's error scale): an elementwise output`,
+    };
+  }
+  // Without exact values (1.1 files): the float64 twin, except where the framework is known to be defective: there
+  // the twin may follow the specification (a composed twin does), and the question is whether the output reproduces
+  // what the framework actually did. Judged at the tensor's peak (the runner's budgetBasis says so).
+  const twin = c.frameworkDefect ? undefined : step.expectedFloat64?.[name];
+  const target = typeof twin === "object" ? twin : want;
+  return {
+    comparison: compareTensor(data, target.data, c.dtype, tolerance),
+    basis: typeof twin === "object" ? "float64 twin" : "expected",
+  };
+}
+
+/** Element index → channel index, for an output of a step (y and dx are shaped like x; the rest are [C]). */
+export function channelIndex(c: FixtureCase, step: FixtureStep, name: string): (i: number) => number {
+  if (name !== "y" && name !== "dx") return (i) => i;
+  const shape = step.inputs.x.shape;
+  const axis = c.convention.axis < 0 ? c.convention.axis + shape.length : c.convention.axis;
+  const channels = shape[axis] ?? 1;
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  return (i) => Math.floor(i / inner) % channels;
 }
 
 /** n, the elements per channel of a step's input: what a per-channel reduction sums over. */
@@ -419,6 +473,54 @@ export function frameworkErrors(c: FixtureCase): OutputCheck[] {
         output: name,
         comparison: compareTensor(own.data, twin.data, c.dtype, budget(c.dtype, name, perChannel(c, step))),
       }];
+    })
+  );
+}
+
+/**
+ * The witness bound: each framework's recorded outputs (`expected`, in the case's dtype, and the float64 twin
+ * `expected_float64`) against the exact values of the convention the case states, judged with the same budgets as
+ * an implementation (the twin with float64's). A framework within its budget witnesses the convention; one
+ * outside is a finding (docs/findings-table.md), never charged to an implementation. Empty for steps without exact values.
+ *
+ * @param c The case.
+ * @returns One check per (step, output, record): `basis` is "expected" for the framework's own output and
+ *   "float64 twin" for its float64 run.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FIXTURES_URL, loadFixture, witnessErrors } from "../../mod.ts";
+ * const file = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
+ * assert(file.cases.flatMap(witnessErrors).every((k) => k.comparison.pass && k.basis === "expected"));
+ * ```
+ */
+export function witnessErrors(c: FixtureCase): OutputCheck[] {
+  return c.steps.flatMap((step, i) =>
+    Object.entries(step.expectedExact ?? {}).flatMap(([name, exact]) => {
+      const scale = step.exactScale![name], channelOf = channelIndex(c, step, name);
+      const n = perChannel(c, step);
+      const records: [Tensor | number | undefined, DType, "expected" | "float64 twin"][] = [
+        [step.expected?.[name], c.dtype, "expected"],
+        [step.expectedFloat64?.[name], "float64", "float64 twin"],
+      ];
+      return records.flatMap(([record, dtype, basis]) =>
+        typeof record === "object"
+          ? [{
+            step: i,
+            output: name,
+            basis,
+            budgetRule: `${budget(dtype, name, n)} ULP of ${dtype} at max(|exact|, error scale of the channel)`,
+            comparison: compareExact(
+              record.data,
+              exact.data,
+              (k) => scale[channelOf(k)],
+              dtype,
+              budget(dtype, name, n),
+            ),
+          }]
+          : []
+      );
     })
   );
 }

@@ -23,6 +23,7 @@
 
 export {
   budget,
+  compareExact,
   compareTensor,
   type Comparison,
   peakMagnitude,
@@ -56,6 +57,7 @@ export {
   type CaseAdapter,
   caseRequests,
   type CaseResult,
+  channelIndex,
   frameworkErrors,
   judgeCase,
   type OutputCheck,
@@ -64,6 +66,7 @@ export {
   type StepOutputs,
   type StepRequest,
   type StepState,
+  witnessErrors,
 } from "./harness.ts";
 export {
   answerProblems,

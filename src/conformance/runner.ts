@@ -431,7 +431,7 @@ export async function runSuite(
         problems.push(why);
       }
       const failures: OutputFailure[] = r.checks.filter((k) => !k.comparison.pass).map(
-        ({ step, output, comparison }) => {
+        ({ step, output, comparison, budgetRule }) => {
           const stored = comparison.expected;
           const judged = stored === undefined ? undefined : judgedExpectation(stored, c.dtype);
           return {
@@ -439,9 +439,10 @@ export async function runSuite(
             output,
             error: comparison.maxError,
             budget: comparison.tolerance,
+            // The judge says how it formed the budget (against exact values: at the output's error scale).
             basis: output === "num_batches_tracked"
               ? "exact: an integer"
-              : budgetBasis(c.dtype, output, perChannel(c, c.steps[step]), comparison.tolerance),
+              : budgetRule ?? budgetBasis(c.dtype, output, perChannel(c, c.steps[step]), comparison.tolerance),
             index: comparison.worstIndex,
             ...(comparison.actual !== undefined ? { actual: comparison.actual } : {}),
             ...(judged !== undefined ? { expected: judged } : {}),
@@ -449,15 +450,18 @@ export async function runSuite(
           };
         },
       );
-      // Errors of defect cases are large by design: they do not count toward the worst error.
-      const shares = c.frameworkDefect
+      // A defect case of a file with exact values (format 1.2) is an ordinary case: judged against exact, the defect
+      // recorded beside it. Without exact values it is judged against what the framework did, and inverted below.
+      const againstDefect = c.frameworkDefect !== undefined && !c.steps.some((s) => s.expectedExact);
+      // Errors of defect cases judged against the framework are large by design: they do not count toward the worst.
+      const shares = againstDefect
         ? []
         : r.checks.filter((k) => k.comparison.tolerance > 0).map((k) => k.comparison.maxError / k.comparison.tolerance);
       const expectedFailure = options.expectedFailures?.find((x) => x.case === c.name);
       let status: CaseStatus;
       let reason = r.reason ?? problems[0];
       if (problems.length) status = "fail"; // never a pass, defect case or not
-      else if (c.frameworkDefect) {
+      else if (againstDefect && c.frameworkDefect) {
         // The framework's output is wrong here: a correct (and complete) implementation differs from it.
         status = r.pass ? "fail" : "pass";
         reason = r.pass
