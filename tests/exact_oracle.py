@@ -46,6 +46,12 @@ def rounded(v, dtype):
     scaled = mpmath.ldexp(a, -q)
     fl = int(mpmath.floor(scaled))
     rem = scaled - fl
+    # A rational with a denominator that is not a power of two (a mean over 7 values, the cumulative average's 1/k)
+    # is not exact at any binary width, so an exact tie shows up as 0.5 plus or minus noise at the working precision.
+    # Within 2^-(prec-64) of a midpoint the value is taken as that midpoint: every quantity here is a rational of at
+    # most a few hundred bits or a square root of one, which cannot come closer to a midpoint without being on it.
+    if abs(rem - 0.5) <= mpmath.ldexp(1, 64 - mpmath.mp.prec):
+        rem = mpf(0.5)
     if rem > 0.5 or (rem == 0.5 and fl % 2 == 1):
         fl += 1
     if fl.bit_length() + q - 1 > 1023:
