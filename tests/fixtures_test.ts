@@ -161,13 +161,13 @@ const BF16_VISIBLE =
 
 Deno.test("fixtures catch convention mistakes", async (t) => {
   await t.step(
-    "epsilon outside the square root fails the epsilon-placement cases (PyTorch F.batch_norm, TF.js tf.batchNorm)",
+    "epsilon outside the square root fails the epsilon-placement cases (PyTorch F.batch_norm, TF.js tf.batchNorm, tf.nn.batch_normalization)",
     async () => {
       const r = await failing(
         wrong({ epsilonPlacement: "outside" }),
         (c) => c.features.includes("epsilon-placement") && c.convention.epsilonPlacement === "inside",
       );
-      assertEquals([r.failed, r.of], [2, 2]);
+      assertEquals([r.failed, r.of], [4, 4]);
       assert(r.reasons.every((s) => s.includes(": y[")), r.reasons.join("\n"));
     },
   );
@@ -373,6 +373,101 @@ const FRAMEWORK_EXCEEDANCES: readonly { case: string; outputs: readonly string[]
     case: "onnxruntime edge opset 15 float32 4x256 many-channels",
     outputs: ["y"],
     reason: "onnxruntime's float32 training y is 10.3 ULP of the peak off at n = 4 (budget 6).",
+  },
+  // TensorFlow 2.21's CPU FusedBatchNormV3 accumulates the batch statistics in float32 and takes the mean as
+  // sum * float32(1/n) (fused_batch_norm_op.cc: `mean = x.sum(reduce_dims) * rest_size_inv`), so its statistics carry
+  // float32 error that |mean|/std amplifies in y; NCHW and NHWC give the same bits (the kernel transposes to NHWC).
+  {
+    case: "tensorflow fused float32 2x3x4x5 NCHW data_format train x3 then eval",
+    outputs: ["y"],
+    reason:
+      "Channel 2 has |mean|/std = 11 (n = 20): the float32 mean (1.35 ULP off) puts y 7.2 and 9.8 ULP of the peak " +
+      "off (budget 6); with the kernel's own statistics its y is 1.6 ULP from the formula.",
+  },
+  {
+    case: "tensorflow fused edge float32 4x1x1x256 many-channels",
+    outputs: ["y", "dx"],
+    reason: "n = 4 per channel over 256 channels: some channels' |mean|/std is large, y 17 ULP and dx 31 ULP off.",
+  },
+  {
+    case: "tensorflow fused edge float32 64x1x1x2 large-mean",
+    outputs: ["y", "batch_var", "dx", "dgamma"],
+    reason: "|mean|/std ~ 1e7: float32 statistics; y 1.8e5 ULP off, batch_var 9e5, dgamma 1.1e7.",
+  },
+  {
+    case: "tensorflow fused edge float32 6x1x1x2 denormal",
+    outputs: ["batch_mean", "running_mean", "dgamma"],
+    reason: "float32 subnormal sums lose bits (batch_mean 3.2e4 ULP of the peak off); the variance underflows.",
+  },
+  {
+    case: "tensorflow fused edge float32 6x1x1x2 near-overflow",
+    outputs: ["y", "batch_mean", "running_mean", "dx", "dgamma"],
+    reason: "The float32 sum overflows: batch_mean Infinity, y NaN in channel 0; float64 is finite.",
+  },
+  // Keras 3 computes y as x * inv + (beta - mean * inv), inv = rsqrt(var + eps) * gamma (ops.batch_normalization:
+  // keras/src/backend/jax/nn.py, tf.nn.batch_normalization on TensorFlow): with variance 0, inv = gamma / sqrt(eps) is
+  // about 31, and beta - mean * inv rounds away beta's low bits, so y = beta is missed.
+  {
+    case: "keras 3 jax BatchNormalization float32 1x3 one value per channel in training",
+    outputs: ["y"],
+    reason: "One value per channel: y should be beta exactly; the folded form is 30 ULP of the peak off.",
+  },
+  {
+    case: "keras 3 tensorflow BatchNormalization float32 1x3 one value per channel in training",
+    outputs: ["y"],
+    reason: "One value per channel: y should be beta exactly; the folded form is 44 ULP of the peak off.",
+  },
+  {
+    case: "keras 3 jax BatchNormalization float32 1x2x2x3 momentum=0.5 epsilon=0.1",
+    outputs: ["dgamma"],
+    reason:
+      "jax.vjp through the folded form gives dgamma as sum(dy * x) * inv' - mean * sum(dy) * inv': cancellation, " +
+      "16.6 ULP of the peak at n = 4 (budget 12).",
+  },
+  // Flax's default use_fast_variance=True computes var = max(0, E[x^2] - E[x]^2) in float32 (flax/linen/normalization.py
+  // and flax/nnx/nn/normalization.py, _compute_stats): cancellation when |mean|/std is a few units. The same inputs with
+  // use_fast_variance=False stay within the policy (the "use_fast_variance=False" cases beside these).
+  {
+    case: "flax linen.BatchNorm float32 2x4x5x3 NHWC defaults train x3 then eval",
+    outputs: ["y", "dx"],
+    reason:
+      "One-pass variance: y up to 44.8 ULP, dx up to 44.4 ULP of the peak off; two-pass on the same inputs passes.",
+  },
+  {
+    case: "flax linen.BatchNorm float32 6x3 rank 2 defaults train x3 then eval",
+    outputs: ["dx"],
+    reason: "One-pass variance: dx 9.5 ULP of the peak off at step 2; two-pass on the same inputs passes.",
+  },
+  {
+    case: "flax nnx.BatchNorm float32 2x4x5x3 NHWC defaults train x3 then eval",
+    outputs: ["y", "dx"],
+    reason:
+      "One-pass variance: y up to 10.4 ULP, dx up to 11.9 ULP of the peak off; two-pass on the same inputs passes.",
+  },
+  {
+    case: "flax nnx.BatchNorm float32 6x3 rank 2 defaults train x3 then eval",
+    outputs: ["y", "dx", "dgamma"],
+    reason: "One-pass variance: y 27.4, dx 48.8, dgamma 36.6 ULP of the peak off; two-pass on the same inputs passes.",
+  },
+  {
+    case: "flax linen.BatchNorm float32 64x2 large mean tiny spread use_fast_variance=True",
+    outputs: ["y", "dx", "dgamma"],
+    reason: "|mean|/std ~ 1e7: E[x^2] - E[x]^2 loses the variance (x^2 ~ 1e8 has ULP 8); y 7.5e5 ULP off.",
+  },
+  {
+    case: "flax linen.BatchNorm float32 64x2 large mean tiny spread use_fast_variance=False",
+    outputs: ["y", "dx", "dgamma"],
+    reason: "|mean|/std ~ 1e7: even the two-pass variance rests on a float32 mean 1e-3 off; y 4.2e5 ULP off.",
+  },
+  {
+    case: "flax nnx.BatchNorm float32 64x2 large mean tiny spread use_fast_variance=True",
+    outputs: ["y", "dx", "dgamma"],
+    reason: "|mean|/std ~ 1e7: E[x^2] - E[x]^2 loses the variance; y 1.3e6 ULP off.",
+  },
+  {
+    case: "flax nnx.BatchNorm float32 64x2 large mean tiny spread use_fast_variance=False",
+    outputs: ["y", "dx", "dgamma"],
+    reason: "|mean|/std ~ 1e7: the float32 mean is 1e-3 off; y 1.8e5 ULP off.",
   },
 ];
 

@@ -40,7 +40,8 @@ Deno.test("each test task grants only what its files need", () => {
     "--allow-net=127.0.0.1",
     "--allow-env=CHROMIUM",
   ]);
-  for (const name of ["test:core", "test:url", "test:frameworks", "test:peers", "test:browser"]) {
+  assertEquals(flags("test:witnesses"), ["--allow-read=.", "--allow-run=.venv/bin/python", "--allow-env=CI"]);
+  for (const name of ["test:core", "test:url", "test:frameworks", "test:peers", "test:browser", "test:witnesses"]) {
     assert(!/--allow-all|-A\b/.test(tasks[name]), name);
   }
 });

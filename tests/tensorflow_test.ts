@@ -1,7 +1,7 @@
 /**
  * TensorFlow conventions: TF.js live (its outputs reproduce byte for byte, its
- * refusals too, its defaults are TF's), and the presets that describe TF.js/Keras
- * and the composed fused kernel.
+ * refusals too, its defaults are TF's), and the presets that describe TF.js/Keras,
+ * the real TensorFlow 2.21 fused kernel and the composed TensorFlow <= 2.11 one.
  */
 import { assert, assertEquals } from "@std/assert";
 import { parseFixture, PRESETS } from "../mod.ts";
@@ -15,7 +15,11 @@ const SPECIAL: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infini
 const parseRaw = (text: string) => JSON.parse(text, (_, v) => (typeof v === "string" && v in SPECIAL ? SPECIAL[v] : v));
 const tfjsDoc = parseRaw(read("fixtures/tfjs/batch_normalization.json"));
 const tfjs = parseFixture(read("fixtures/tfjs/batch_normalization.json"), "tfjs");
-const fused = parseFixture(read("fixtures/tensorflow-composed/fused_batch_norm.json"), "tensorflow-composed");
+const composed = ["fused_batch_norm", "edge_cases"].flatMap((f) =>
+  parseFixture(read(`fixtures/tensorflow-composed/${f}.json`), "tensorflow-composed").cases
+);
+const realFused = parseFixture(read("fixtures/tensorflow/fused_batch_norm.json"), "tensorflow");
+const realEdges = parseFixture(read("fixtures/tensorflow/edge_cases.json"), "tensorflow");
 
 const edgeDoc = parseRaw(read("fixtures/tfjs/edge_cases.json"));
 
@@ -60,13 +64,26 @@ Deno.test("every TF.js case follows the keras preset, with the case's own axis, 
   }
 });
 
-Deno.test("every composed fused-kernel case follows the tensorflow preset; Keras 2 defaults are the preset itself", () => {
-  for (const c of fused.cases) {
+Deno.test("every real TensorFlow 2.21 fused-kernel case follows the tensorflow preset; Keras 2 defaults are the preset itself", () => {
+  for (const c of [...realFused.cases, ...realEdges.cases]) {
     const { axis, epsilon, momentum } = c.convention;
     assertEquals(c.convention, { ...PRESETS.tensorflow, axis, epsilon, momentum }, c.name);
   }
-  const defaults = fused.cases.find((c) => c.name.includes("Keras 2 defaults"))!;
+  const defaults = realFused.cases.find((c) => c.name.includes("Keras 2 defaults"))!;
   assertEquals(defaults.convention, PRESETS.tensorflow);
+});
+
+Deno.test("the composed fused-kernel cases are TensorFlow <= 2.11's: the tensorflow preset with the 1.001e-5 floor, only where the floor matters", () => {
+  assert(composed.length > 0);
+  for (const c of composed) {
+    const { axis, epsilon, momentum } = c.convention;
+    assertEquals(
+      c.convention,
+      { ...PRESETS.tensorflow, axis, epsilon, momentum, epsilonFloor: Math.fround(1.001e-5) },
+      c.name,
+    );
+    assert(c.convention.epsilon < c.convention.epsilonFloor, `${c.name}: the floor does not change this case`);
+  }
 });
 
 Deno.test("TF.js's cpu kernel NCHW defect: y disagrees with its own formula only where parameters do not run along the last axis", () => {

@@ -39,10 +39,10 @@ export const REFERENCE_XFAIL: readonly ReferenceXfail[] = [
     reason: "Momentum 1.5 makes the moving variance -1.08 after one step; TF.js carries on, the reference refuses it.",
   },
   {
-    case: "tensorflow fused (composed) edge float64 6x1x1x2 momentum-above-1",
+    case: "tensorflow fused edge float32 6x1x1x2 momentum-negative",
     expect: "negative_variance",
     reason:
-      "Keras momentum 1.5 passes exponential_avg_factor -0.5: the running variance is -0.28 after one step; the " +
-      "kernel's formula carries on, the reference refuses it.",
+      "Keras momentum -0.5 passes exponential_avg_factor 1.5 to TensorFlow 2.21's FusedBatchNormV3: the running " +
+      "variance is -0.12 after one step; the kernel carries on with it, the reference refuses it as input.",
   },
 ];

@@ -15,11 +15,31 @@ import { fixtureText, writeAtomic } from "./_fixture_io.ts";
 const root = new URL("../../", import.meta.url);
 const fixtures = new URL("fixtures/", root);
 
+/** The Python witnesses' interpreter: .venv/, installed from requirements.txt by `bash scripts/cli/setup_venv.sh`. */
+const VENV_PYTHON = ".venv/bin/python";
+
 /** The generators, each a real framework run, with the folder each writes; the order is the index's order. */
 const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "pytorch", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_pytorch.py"]) },
   { dir: "pytorch-sweep", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_sweep.py"]) },
   { dir: "tensorflow-composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_tf_fused.py"]) },
+  { dir: "tensorflow", run: () => subprocess(VENV_PYTHON, ["scripts/generators/gen_tensorflow.py"]) }, // writes tf-keras/ too
+  { dir: "tf-keras", run: () => Promise.resolve() },
+  {
+    dir: "keras",
+    run: async () => {
+      for (const backend of ["tensorflow", "jax"]) {
+        await subprocess(VENV_PYTHON, ["scripts/generators/gen_keras.py", backend]);
+      }
+    },
+  },
+  {
+    dir: "flax",
+    run: async () => {
+      await subprocess(VENV_PYTHON, ["scripts/generators/gen_flax.py"]);
+      await subprocess(VENV_PYTHON, ["scripts/generators/gen_flax.py", "--sync"]); // 4 host devices
+    },
+  },
   { dir: "tfjs", run: () => generateTfjs(root) }, // after pytorch: its porting cases reuse PyTorch inputs
   { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
   { dir: "onnx-testdata", run: () => Promise.resolve(generateOnnxTestdata(root)) },
@@ -29,6 +49,15 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
 async function subprocess(bin: string, args: string[]): Promise<void> {
   const { code } = await new Deno.Command(bin, { args, cwd: root, stdout: "inherit", stderr: "inherit" }).output();
   if (code !== 0) throw new Error(`${bin} ${args.join(" ")} failed with exit code ${code}`);
+}
+
+try {
+  Deno.statSync(new URL(VENV_PYTHON, root));
+} catch {
+  console.error(
+    `${VENV_PYTHON} not found: run \`bash scripts/cli/setup_venv.sh\` first (TensorFlow, tf-keras, Keras 3, JAX/Flax)`,
+  );
+  Deno.exit(1);
 }
 
 for (const g of GENERATORS) {

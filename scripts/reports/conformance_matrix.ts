@@ -19,7 +19,17 @@ import { onnxruntimeImplementation, referenceImplementation, tfjsImplementation 
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { markdownTable } from "./_markdown.ts";
 
-const SOURCES = ["pytorch", "tensorflow-composed", "tfjs", "onnxruntime", "onnx-testdata"];
+const SOURCES = [
+  "pytorch",
+  "tensorflow",
+  "tf-keras",
+  "keras",
+  "flax",
+  "tensorflow-composed",
+  "tfjs",
+  "onnxruntime",
+  "onnx-testdata",
+];
 const root = new URL("../../", import.meta.url);
 
 interface Peer {

@@ -18,7 +18,7 @@ export const SCENARIOS: readonly [string, string][] = EDGE_SCENARIOS.map((e) => 
 /** Columns: fixture source and heading. */
 export const COLUMNS: readonly [string, string][] = [
   ["pytorch", "PyTorch 1.13 (float32)"],
-  ["tensorflow-composed", "TF fused kernel (composed, float64)"],
+  ["tensorflow", "TensorFlow 2.21 fused (float32)"],
   ["tfjs", "TF.js 4.22 (float32)"],
   ["onnxruntime", "onnxruntime 1.30 (float32)"],
 ];
@@ -105,8 +105,7 @@ export async function edgeRows(): Promise<string[][]> {
       }
     });
   }
-  // float32 subnormals and overflow do not exist in the float64 composition.
-  const notApplicable = new Set(["tensorflow-composed/denormal", "tensorflow-composed/near-overflow"]);
+  const notApplicable = new Set<string>();
   return SCENARIOS.map(([key, label]) => [
     label,
     ...COLUMNS.map(([source]) => {

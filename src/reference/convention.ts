@@ -30,7 +30,7 @@ export interface BatchNormConvention {
   readonly epsilon: number;
   /**
    * A lower bound applied to `epsilon` before use, as TensorFlow's Python wrapper
-   * of the fused kernel does (`max(epsilon, 1.001e-5)`). 0 for no clamp.
+   * of the fused kernel did up to TensorFlow 2.11 (`max(epsilon, 1.001e-5)`). 0 for no clamp.
    */
   readonly epsilonFloor: number;
   /**
@@ -103,10 +103,13 @@ export type PresetName = "pytorch" | "tensorflow" | "keras" | "onnx";
  * - `pytorch`: `torch.nn.BatchNorm{1,2,3}d` (momentum 0.1 on the new value, eps 1e-5,
  *   Bessel-corrected running variance, one value per channel refused).
  * - `tensorflow`: TensorFlow's fused kernel (`FusedBatchNormV3`, used by Keras 2 for
- *   rank-4/5 inputs): channels-last, eps 1e-3 clamped up to 1.001e-5 by the Python
- *   wrapper, `exponential_avg_factor = 1 - 0.99` on the new value, variance · n/max(n-1, 1).
- *   Epsilon and the factor are float32 attributes of the op, so the preset holds their
- *   float32 values, as the kernel computes with them.
+ *   rank-4/5 inputs) as TensorFlow 2.12 to 2.21 run it (witnessed on 2.21.0, CPU):
+ *   channels-last, eps 1e-3 used as given, `exponential_avg_factor = 1 - 0.99` on the new
+ *   value, variance · n/max(n-1, 1). Epsilon and the factor are float32 attributes of the
+ *   op, so the preset holds their float32 values, as the kernel computes with them.
+ *   TensorFlow 2.11 and earlier clamped epsilon up to 1.001e-5 in the Python wrapper
+ *   (`nn_impl.py`; gone from 2.12.0): `{ ...PRESETS.tensorflow, epsilonFloor: Math.fround(1.001e-5) }`.
+ *   (Version-keyed presets: issue 19.)
  * - `keras`: Keras 3 (all backends), Keras 2's non-fused path and TensorFlow.js:
  *   channels-last, eps 1e-3, momentum 0.99 on the old value, biased running variance.
  * - `onnx`: ONNX `BatchNormalization` and onnxruntime: eps 1e-5, momentum 0.9 on the
@@ -140,9 +143,10 @@ export const PRESETS: Readonly<Record<PresetName, BatchNormConvention>> = Object
     tensorflow: Object.freeze({
       axis: -1,
       // FusedBatchNormV3's epsilon and exponential_avg_factor are float (float32) attributes:
-      // the kernel computes with fround(max(1e-3, 1.001e-5)) and fround(1 - 0.99), Keras' momentum 0.99.
+      // the kernel computes with fround(1e-3) and fround(1 - 0.99), Keras' momentum 0.99.
+      // No floor: TensorFlow >= 2.12 passes epsilon through (<= 2.11 clamped it to 1.001e-5).
       epsilon: Math.fround(1e-3),
-      epsilonFloor: Math.fround(1.001e-5),
+      epsilonFloor: 0,
       epsilonPlacement: "inside",
       momentum: Math.fround(1 - 0.99),
       momentumKind: "new",

@@ -1,0 +1,119 @@
+/**
+ * The Python witnesses live (TensorFlow 2.21, tf-keras, Keras 3, JAX/Flax in .venv/, from requirements.txt): each
+ * generator rerun with `--check` reproduces its committed fixtures byte for byte, and the facts the fixtures rest on
+ * hold in the installed packages.
+ *
+ * Without .venv/ (a machine where `bash scripts/cli/setup_venv.sh` was not run) these tests are ignored, with the reason in
+ * their names; under CI (CI=true) a missing .venv/ fails instead, since .ci/run installs it.
+ */
+import { assert, assertEquals } from "@std/assert";
+
+const root = new URL("../", import.meta.url);
+const PYTHON = ".venv/bin/python";
+const installed = (() => {
+  try {
+    return Deno.statSync(new URL(PYTHON, root)).isFile;
+  } catch {
+    return false;
+  }
+})();
+const inCi = Deno.env.get("CI") === "true";
+const SKIP = " (ignored: .venv/ not installed; run `bash scripts/cli/setup_venv.sh`)";
+
+async function python(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; stdout: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(PYTHON, {
+    args,
+    cwd: root,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const d = new TextDecoder();
+  return { code, out: d.decode(stdout) + d.decode(stderr), stdout: d.decode(stdout) };
+}
+
+Deno.test({
+  name: "CI installs the Python witnesses: .venv/ exists where CI=true",
+  ignore: !inCi,
+  fn() {
+    assert(installed, `${PYTHON} missing under CI: .ci/run must run scripts/cli/setup_venv.sh`);
+  },
+});
+
+/** A live test: ignored, with the reason in its name, when .venv/ is absent. */
+function live(name: string, fn: () => Promise<void>) {
+  Deno.test({ name: installed ? name : name + SKIP, ignore: !installed, fn });
+}
+
+live(
+  "scripts/generators/gen_tensorflow.py --check: TensorFlow 2.21 and tf-keras reproduce their fixtures byte for byte",
+  async () => {
+    const r = await python(["scripts/generators/gen_tensorflow.py", "--check"]);
+    assertEquals(r.code, 0, r.out);
+    assert(r.out.includes("every file identical"), r.out);
+  },
+);
+
+live(
+  "the installed TensorFlow is requirements.txt's, and its fused_batch_norm passes epsilon through (no 1.001e-5 floor)",
+  async () => {
+    const r = await python([
+      "-c",
+      [
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'; os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0'",
+        "import inspect, tensorflow as tf, numpy as np",
+        "src = inspect.getsource(tf.compat.v1.nn.fused_batch_norm)",
+        "x = np.array([[[[0.0], [1e-3]]]], np.float32); one = np.ones(1, np.float32); z = np.zeros(1, np.float32)",
+        "y = [tf.compat.v1.nn.fused_batch_norm(x, one, z, epsilon=e)[0].numpy()[0, 0, 1, 0] for e in (0.0, 1.001e-5)]",
+        "print(tf.__version__, 'min_epsilon' in src, float(y[0]), y[0] != y[1])",
+      ].join("\n"),
+    ]);
+    assertEquals(r.code, 0, r.out);
+    const requirements = Deno.readTextFileSync(new URL("requirements.txt", root));
+    const pinned = requirements.match(/^tensorflow-cpu==(\S+)/m)![1];
+    // Two values 1e-3 apart: variance 2.5e-7, so epsilon 0 gives y = 1 (0.9999...), the floor would give 0.157.
+    const [version, floor, y, differs] = r.stdout.trim().split("\n").at(-1)!.split(" ");
+    assertEquals([version, floor, differs], [pinned, "False", "True"]);
+    assert(Math.abs(Number(y) - 1) < 1e-3, r.out);
+  },
+);
+
+for (const backend of ["tensorflow", "jax"]) {
+  live(
+    `scripts/generators/gen_keras.py ${backend} --check: Keras 3 on ${backend} reproduces its fixture byte for byte`,
+    async () => {
+      const r = await python(["scripts/generators/gen_keras.py", backend, "--check"]);
+      assertEquals(r.code, 0, r.out);
+      assert(r.out.includes("every file identical"), r.out);
+    },
+  );
+}
+
+live(
+  "scripts/generators/gen_flax.py [--sync] --check: Flax linen, nnx and axis_name over 4 devices reproduce their fixtures byte for byte",
+  async () => {
+    for (const args of [["--check"], ["--sync", "--check"]]) {
+      const r = await python(["scripts/generators/gen_flax.py", ...args]);
+      assertEquals(r.code, 0, r.out);
+      assert(r.out.includes("every file identical"), r.out);
+    }
+  },
+);
+
+live("Flax's defaults, read live: use_fast_variance=True, momentum 0.99, epsilon 1e-5 in linen and nnx", async () => {
+  const r = await python([
+    "-c",
+    [
+      "import inspect; from flax import linen, nnx",
+      "p = inspect.signature(nnx.BatchNorm.__init__).parameters",
+      "print(linen.BatchNorm.use_fast_variance, linen.BatchNorm.momentum, linen.BatchNorm.epsilon,",
+      "      p['use_fast_variance'].default, p['momentum'].default, p['epsilon'].default)",
+    ].join("\n"),
+  ], { JAX_PLATFORMS: "cpu" });
+  assertEquals(r.code, 0, r.out);
+  assertEquals(r.stdout.trim().split("\n").at(-1), "True 0.99 1e-05 True 0.99 1e-05");
+});
