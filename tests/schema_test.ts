@@ -15,7 +15,18 @@ const ajv = new Ajv2020.default({
 const validate = ajv.compile(schema);
 // The schema is open to anyone's provenance; this suite's own files are held to more in this test: a source of
 // its own list and a generator under scripts/.
-const OUR_SOURCES = ["pytorch", "tfjs", "tensorflow-composed", "onnxruntime", "onnx-testdata", "composed"];
+const OUR_SOURCES = [
+  "pytorch",
+  "tensorflow",
+  "tf-keras",
+  "keras",
+  "flax",
+  "tfjs",
+  "tensorflow-composed",
+  "onnxruntime",
+  "onnx-testdata",
+  "composed",
+];
 const validateOurs = ajv.compile({
   allOf: [{ $ref: schema.$id }],
   properties: {

@@ -411,7 +411,8 @@ def moments_case(name, description, features, shape, dtype, mode, epsilon=1e-3):
                 mean, var = tf.nn.moments(x, red)
             else:
                 mean, var = tf.constant(cast(rmean, [C])), tf.constant(cast(rvar, [C]))
-            y = tf.nn.batch_normalization(x, mean, var, b_, g_, epsilon)
+            # The float32 call adds epsilon as a float32 constant; the float64 twin adds that same value.
+            y = tf.nn.batch_normalization(x, mean, var, b_, g_, fround(epsilon) if dtype == "float32" else epsilon)
             loss = tf.reduce_sum(y * dy)
         dx, dg, db = g.gradient(loss, [x, g_, b_])
         out = {"y": enc(y, dt)}
@@ -611,7 +612,8 @@ def main():
         (tfdir, "moments.json", provenance(
             "tensorflow", "TensorFlow", tf.__version__, "tf.nn.moments + tf.nn.batch_normalization; tf.GradientTape",
             ["expected: what TensorFlow computed in the case's dtype. expected_float64: the same calls in float64 from the "
-             "same inputs widened exactly.",
+             "same inputs widened exactly, and with the float32 call's epsilon (variance_epsilon rounded to float32, "
+             "as the float32 call adds it).",
              "tf.nn.batch_normalization computes y = x * inv + (offset - mean * inv), inv = rsqrt(variance + epsilon) * "
              "scale (nn_impl.py)."]), moments_cases()),
         (kdir, "batch_normalization.json", provenance(
