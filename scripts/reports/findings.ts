@@ -60,6 +60,42 @@ const NEAR_OVERFLOW_32 =
 /** Findings with their causes (defect cases are listed from their `framework_defect` label, see {@linkcode findingsOf}). */
 export const FINDINGS: readonly Finding[] = [
   {
+    case: "tensorflow fused edge float32 6x1x1x2 near-overflow",
+    record: "expected",
+    outputs: ["y", "batch_mean", "running_mean", "dx", "dgamma"],
+    cause: NEAR_OVERFLOW_32,
+  },
+  {
+    case: "tensorflow fused edge float32 64x1x1x2 large-mean",
+    record: "expected",
+    outputs: ["batch_var"],
+    cause: "TensorFlow 2.21's CPU FusedBatchNormV3 accumulates the statistics in float32 (fused_batch_norm_op.cc: " +
+      "mean = x.sum(reduce_dims) * rest_size_inv): at |mean|/std ~ 1e7 the deviations from a float32 mean carry its " +
+      "rounding, and the variance is far off.",
+  },
+  {
+    case: "tensorflow fused edge float32 6x1x1x2 denormal",
+    record: "expected",
+    outputs: ["batch_mean", "running_mean", "dgamma"],
+    cause: "float32 sums of subnormals (~1e-40) lose their low bits in FusedBatchNormV3's float32 accumulation, and " +
+      "the mean is taken as sum * float32(1/n).",
+  },
+  {
+    case: "flax linen.BatchNorm float32 2x4x5x3 NHWC defaults train x3 then eval",
+    record: "expected",
+    outputs: ["y", "dx"],
+    cause: "Flax's default use_fast_variance=True: var = max(0, E[x^2] - E[x]^2) in float32 (_compute_stats, " +
+      "flax/linen/normalization.py) cancels when |mean|/std is a few units; the same inputs with " +
+      "use_fast_variance=False lie within the bound.",
+  },
+  {
+    case: "flax nnx.BatchNorm float32 6x3 rank 2 defaults train x3 then eval",
+    record: "expected",
+    outputs: ["y", "dx"],
+    cause: "Flax's default use_fast_variance=True: var = max(0, E[x^2] - E[x]^2) in float32 (_compute_stats, " +
+      "flax/nnx/nn/normalization.py) cancels; the same inputs with use_fast_variance=False lie within the bound.",
+  },
+  {
     case: "pytorch edge BatchNorm1d float32 6x2 values near float32 overflow",
     record: "expected",
     outputs: ["y", "batch_mean", "saved_invstd", "running_mean", "dx", "dgamma"],
