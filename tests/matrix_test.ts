@@ -1,5 +1,6 @@
 /** The conformance matrix (docs/matrix.md) is computed by running the peers; each framework peer's row must be what a fresh run gives. */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { type HtmlRun, renderHtmlReport } from "../scripts/reports/html_report.ts";
 import { matrixRow, matrixRows, PEERS } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable, SOURCES } from "../scripts/reports/_matrix_table.ts";
 
@@ -36,4 +37,18 @@ Deno.test("a peer that cannot start keeps its row, which says why, and is never 
   }, []);
   assertEquals(row, ["engine X", ...SOURCES.map(() => "unavailable"), "unavailable: no adapter here"]);
   assertEquals(opened, false);
+});
+
+Deno.test("the matrix run feeds the HTML report (html_report.ts): its matrix picture, an unavailable peer's reason", async () => {
+  const runs: HtmlRun[] = [];
+  const reference = PEERS.find((p) => p.label === "reference (this suite)")!;
+  const missing = { ...reference, label: "engine Y", unavailable: () => Promise.resolve("no such engine here") };
+  const rows = await matrixRows([reference, missing], runs);
+  assertEquals(runs.map((r) => r.report.implementation), ["reference (this suite)", "engine Y"]);
+  assertEquals(rows[1].at(-1), "unavailable: no such engine here");
+  const html = renderHtmlReport(runs, "BatchNorm conformance matrix");
+  assertStringIncludes(html, '<svg class="matrix"');
+  assertStringIncludes(html, "unavailable: no such engine here");
+  assertEquals(runs[0].report.totals.fail, 0);
+  assert(runs[0].details.size > 0, "no per-element details were recorded");
 });

@@ -7,6 +7,7 @@
  *
  *     deno task matrix            # prints the table
  *     deno task matrix --write    # one run: the table into docs/matrix.md, the picture into docs/matrix.svg
+ *     deno task matrix --html F   # also the HTML report of that run (html_report.ts: its matrix picture, every case)
  *
  * tests/matrix_test.ts (the framework peers) and tests/engines_test.ts (the
  * deployed engines) check that each row of docs/matrix.md is what a fresh run
@@ -29,6 +30,7 @@ import { onnxruntimeWebImplementation, tfjsBackendImplementation, tfjsBackendUna
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { HEADER, matrixTable, replaceMatrixTable, SOURCES } from "./_matrix_table.ts";
 import { matrixPicture } from "./matrix_picture.ts";
+import { type HtmlRun, recordDetails, renderHtmlReport } from "./html_report.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -143,29 +145,40 @@ function cell(report: SuiteReport, source: string): string {
   return `${parts.join(", ")}; worst ${w}`;
 }
 
-/** One peer's row: its cells over every source and its fingerprint, or "unavailable" with the reason. */
-export async function matrixRow(peer: Peer, files: readonly FixtureFile[]): Promise<string[]> {
+/**
+ * One peer's row: its cells over every source and its fingerprint, or "unavailable" with the reason.
+ * With `runs`, the run is also kept for the HTML report (scripts/reports/html_report.ts), per-element details included.
+ */
+export async function matrixRow(peer: Peer, files: readonly FixtureFile[], runs?: HtmlRun[]): Promise<string[]> {
   const reason = await peer.unavailable?.();
-  if (reason) return [peer.label, ...SOURCES.map(() => "unavailable"), `unavailable: ${reason}`];
-  const { impl, close } = await peer.open();
+  if (reason) {
+    runs?.push({
+      report: { implementation: peer.label, cases: [], totals: { pass: 0, fail: 0, skip: 0, xfail: 0, xpass: 0 } },
+      details: new Map(),
+      unavailable: `unavailable: ${reason}`,
+    });
+    return [peer.label, ...SOURCES.map(() => "unavailable"), `unavailable: ${reason}`];
+  }
+  const { impl: opened, close } = await peer.open();
   try {
-    const report = await runSuite(
-      files,
-      impl,
-      impl === referenceImplementation ? { expectedFailures: REFERENCE_XFAIL } : {},
-    );
-    const fp = await fingerprint(impl);
+    const recorded = runs ? recordDetails(opened, files) : undefined;
+    const report = await runSuite(files, recorded?.impl ?? opened, {
+      ...(opened === referenceImplementation ? { expectedFailures: REFERENCE_XFAIL } : {}),
+      onCase: recorded?.onCase,
+    });
+    runs?.push({ report: { ...report, implementation: peer.label }, details: recorded!.details });
+    const fp = await fingerprint(opened);
     return [peer.label, ...SOURCES.map((s) => cell(report, s)), fp.preset ?? "none"];
   } finally {
     await close();
   }
 }
 
-/** Runs the peers (all, or those given) over every fixture and returns the table rows. */
-export async function matrixRows(peers: readonly Peer[] = PEERS): Promise<string[][]> {
+/** Runs the peers (all, or those given) over every fixture and returns the table rows (and, given `runs`, the runs). */
+export async function matrixRows(peers: readonly Peer[] = PEERS, runs?: HtmlRun[]): Promise<string[][]> {
   const files = await loadAllFixtures();
   const rows: string[][] = [];
-  for (const peer of peers) rows.push(await matrixRow(peer, files));
+  for (const peer of peers) rows.push(await matrixRow(peer, files, runs));
   return rows;
 }
 
@@ -178,11 +191,27 @@ export async function conformanceMatrix(): Promise<string> {
 async function writeAtomically(url: URL, text: string): Promise<void> {
   const tmp = new URL(`${url.pathname.split("/").pop()}.tmp-${Deno.pid}`, url);
   await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, url);
+  try {
+    await Deno.rename(tmp, url);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
 }
 
 if (import.meta.main) {
-  const rows = await matrixRows();
+  const htmlAt = Deno.args.indexOf("--html");
+  const runs: HtmlRun[] | undefined = htmlAt >= 0 ? [] : undefined;
+  const rows = await matrixRows(PEERS, runs);
+  if (runs) {
+    const file = Deno.args[htmlAt + 1];
+    if (!file) throw new Error("--html needs a file name");
+    await writeAtomically(
+      new URL(file, `file://${Deno.cwd()}/`),
+      renderHtmlReport(runs, "BatchNorm conformance matrix"),
+    );
+    console.log(`wrote ${file}`);
+  }
   if (Deno.args.includes("--write")) {
     const page = new URL("docs/matrix.md", root);
     await writeAtomically(page, replaceMatrixTable(await Deno.readTextFile(page), rows));
