@@ -163,6 +163,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "OpenCV's Python binding reads a rank-3 (N, C, L) array as an N x C image of L channels; the peer feeds (N, C, L, 1)",
+  ignore: opencvReason !== undefined,
+  fn: async () => {
+    const p = { scale: [1, 1], B: [0, 0], mean: [0, 0], var: [1, 1] };
+    const x12 = Array.from({ length: 12 }, (_, i) => i + 1);
+    const rank3 = await opencvRun(
+      { opset: 15, dtype: "float32", shape: [3, 2, 2], training: false, epsilon: 0.1, initializers: p },
+      x12,
+      ["Y"],
+    );
+    assertEquals(rank3.outputs!.Y.shape, [3, 2]); // not [3, 2, 2]: the L axis became Mat channels
+    const rank4 = await opencvRun(
+      { opset: 15, dtype: "float32", shape: [3, 2, 2, 1], training: false, epsilon: 0.1, initializers: p },
+      x12,
+      ["Y"],
+    );
+    assertEquals(rank4.outputs!.Y.shape, [3, 2, 2, 1]);
+    assert(close1(rank4.outputs!.Y.data, x12.map((v) => v / Math.sqrt(1.1))), `${rank4.outputs!.Y.data}`);
+  },
+});
+
+const close1 = (a: number[], b: number[]) =>
+  a.every((v, i) => Math.abs(v - b[i]) <= 1e-6 * Math.max(1, Math.abs(b[i])));
+
 // ---- onnxruntime-web wasm against onnxruntime-node ----
 
 Deno.test("onnxruntime-web wasm: inference bit-identical to onnxruntime-node; training apart by a few ULP of the peak (Eigen reductions)", async () => {

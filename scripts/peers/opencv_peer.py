@@ -101,15 +101,18 @@ def step(builder, dtype_name, config, s):
     cfg = config or {}
     x = np.array(values(s["x"]), dtype=np.float32).reshape(s["x"]["shape"])
     C = x.shape[1]
+    # cv2's binding reads a 3-D numpy array as a 2-D image with channels (ismultichannel in cv2's ndarray
+    # conversion), so (N, C, L) reaches the net as an N x C image of L channels: feed (N, C, L, 1) instead.
+    xin = x.reshape(x.shape + (1,)) if x.ndim == 3 else x
     state = s["state"]
     per = lambda name, fill: state[name]["data"] if state.get(name) is not None else [fill] * C
     spec = {
-        "opset": 15, "dtype": "float32", "shape": list(x.shape), "training": False,
+        "opset": 15, "dtype": "float32", "shape": list(xin.shape), "training": False,
         "epsilon": cfg.get("epsilon", 1e-5),
         "initializers": {"scale": per("gamma", 1.0), "B": per("beta", 0.0), "mean": per("running_mean", 0.0), "var": per("running_var", 1.0)},
     }
     try:
-        y = run_model(builder.build(spec), x, ["Y"])["Y"]
+        y = run_model(builder.build(spec), xin, ["Y"])["Y"]
     except cv2.error as e:
         return {"error": {"code": "invalid_shape", "message": "OpenCV refused the model: " + str(e).strip().splitlines()[-1]}}
     return {"outputs": {"y": encode(y.reshape(x.shape), dtype_name)}}
