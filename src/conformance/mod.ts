@@ -87,6 +87,7 @@ export {
 } from "./runner.ts";
 export { loadFixturesAt } from "./fixture_path.ts";
 export { describeFailure, formatSummary, toJSON, toJUnit } from "./report.ts";
+export { equivalentValue, relevantFields, usesBatchStatistics } from "./relevance.ts";
 export {
   PROTOCOL,
   PROTOCOL_VERSION,

@@ -12,6 +12,7 @@ import { type DType, formatInfo, isRepresentable, roundToDType } from "../refere
 import { type FixtureCase, type FixtureFile, type FixtureStep, OUTPUT_NAMES } from "./fixture.ts";
 import { type Adapter, type CaseAdapter, type CaseResult, runCase, type StepOutputs } from "./harness.ts";
 import { REDUCTION_OUTPUTS, TOLERANCE } from "./tolerance.ts";
+import { equivalentValue } from "./relevance.ts";
 
 /** What an implementation can run. Every field is optional: absent means "everything". */
 export interface Capabilities {
@@ -200,17 +201,12 @@ export function unsupportedReason(c: FixtureCase, caps: Capabilities = {}): stri
   ) {
     return `layout (axis ${c.convention.axis} of a rank-${rank} input) not supported`;
   }
-  // Three fields only matter when their situation arises in the case.
-  const perChannel = (x: { data: ArrayLike<number>; shape: readonly number[] }) => x.data.length / (x.shape[axis] || 1);
-  const relevant: Partial<Record<keyof BatchNormConvention, boolean>> = {
-    emptyBatch: c.steps.some((s) => s.inputs.x.data.length === 0),
-    singleValueTraining: c.steps.some((s) => s.mode === "train" && perChannel(s.inputs.x) === 1),
-    zeroVarianceInvStd: Math.max(c.convention.epsilon, c.convention.epsilonFloor) === 0,
-  };
+  // A field matters only when its situation arises in the case (relevance.ts, rule by rule).
   for (const [key, allowed] of Object.entries(caps.conventions ?? {})) {
-    if (relevant[key as keyof BatchNormConvention] === false) continue;
-    const v = c.convention[key as keyof BatchNormConvention];
-    if (!(allowed as readonly unknown[]).includes(v)) return `convention ${key}=${JSON.stringify(v)} not supported`;
+    const field = key as keyof BatchNormConvention;
+    if (!(allowed as readonly unknown[]).some((a) => equivalentValue(c, field, a))) {
+      return `convention ${key}=${JSON.stringify(c.convention[field])} not supported`;
+    }
   }
   if (caps.errors === false && c.steps.some((s) => s.expectedError)) return "refusals (expected errors) not supported";
   return undefined;
