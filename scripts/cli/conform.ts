@@ -82,6 +82,10 @@ Selection (repeatable or comma-separated; a value that matches no case is an err
   --xfail FILE          a JSON list of {"case": "...", "reason": "..."} expected to fail
 Reports:
   --json FILE  --junit FILE  --html FILE (pictures: docs/browser.md)  --quiet (no progress line)  --help
+Verdicts (every failing output carries a diagnosis: the framework output, neighbouring convention or arithmetic it
+matches, and the known finding from fixtures/findings.json):
+  --faithful-to FRAMEWORK[@VERSION]   count a case whose every failing output equals that framework's recorded
+                        output (within its budget) as passed, labelled as such in every report (default: strict)
 
 Exit codes: 0 every case checked passed; 1 a case failed (or an expected failure passed); 2 usage error;
 3 the implementation could not be started (no hello); 4 the fixtures could not be read; 5 nothing was checked
@@ -112,6 +116,7 @@ const FLAGS = {
   module: { type: "string" },
   timeout: { type: "string" },
   quiet: { type: "boolean" },
+  "faithful-to": { type: "string" },
   help: { type: "boolean", short: "h" },
   random: { type: "string" },
   seed: { type: "string" },
@@ -387,6 +392,7 @@ async function main(args: string[]): Promise<number> {
   const report = await runSuite(files, html?.impl ?? impl, {
     select,
     expectedFailures,
+    ...(values["faithful-to"] ? { faithfulTo: values["faithful-to"] } : {}),
     onCase: (c, done, total) => {
       html?.onCase(c);
       if (progress) {

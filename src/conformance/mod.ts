@@ -86,7 +86,16 @@ export {
   unsupportedReason,
 } from "./runner.ts";
 export { loadFixturesAt } from "./fixture_path.ts";
-export { describeFailure, formatSummary, toJSON, toJUnit } from "./report.ts";
+export { describeFailure, diagnosisLines, formatSummary, toJSON, toJUnit } from "./report.ts";
+export {
+  type CaseDiagnosis,
+  diagnoseCase,
+  type DiagnoseOptions,
+  type KnownFinding,
+  type OutputDiagnosis,
+  type WitnessDistance,
+  type WitnessKind,
+} from "./diagnosis.ts";
 export { equivalentValue, relevantFields, usesBatchStatistics } from "./relevance.ts";
 export {
   PROTOCOL,
