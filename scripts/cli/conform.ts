@@ -11,6 +11,7 @@ import {
   DTYPES,
   type ExpectedFailure,
   FEATURES,
+  findingLookup,
   fingerprint,
   FixtureError,
   type FixtureFile,
@@ -19,6 +20,7 @@ import {
   frameworkErrors,
   type Implementation,
   loadAllFixtures,
+  loadFindings,
   loadFixturesAt,
   ProtocolError,
   runSuite,
@@ -393,6 +395,7 @@ async function main(args: string[]): Promise<number> {
     select,
     expectedFailures,
     ...(values["faithful-to"] ? { faithfulTo: values["faithful-to"] } : {}),
+    findingFor: findingLookup(await loadFindings()),
     onCase: (c, done, total) => {
       html?.onCase(c);
       if (progress) {

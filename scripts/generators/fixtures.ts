@@ -88,3 +88,7 @@ const tmp = new URL("index.json.tmp", fixtures);
 Deno.writeTextFileSync(tmp, JSON.stringify(index, null, 2) + "\n");
 Deno.renameSync(tmp, new URL("index.json", fixtures));
 console.log(`fixtures/index.json: ${files.length} files, ${files.reduce((a, f) => a + f.cases, 0)} cases`);
+
+// Last, from the files just written: the findings register (fixtures/findings.json).
+const { writeRegister } = await import("./findings_register.ts");
+console.log(`fixtures/findings.json: ${await writeRegister()} findings`);

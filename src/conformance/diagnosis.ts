@@ -389,23 +389,99 @@ function measure(
   name: string,
   have: ArrayLike<number>,
   want: ArrayLike<number>,
+  dtype: DType = c.dtype,
 ): { distance: number; bitExact: boolean } {
   if (have.length !== want.length) return { distance: Infinity, bitExact: false };
   const scale = step.exactScale?.[name], ch = channelOf(c, step, name);
   let peak = 0;
   for (const v of Array.from(targetOf(c, step, name) ?? [])) if (Number.isFinite(v)) peak = Math.max(peak, Math.abs(v));
-  const max = formatInfo(c.dtype).maxFinite;
+  const max = formatInfo(dtype).maxFinite;
   let distance = 0, bitExact = true;
   for (let i = 0; i < have.length; i++) {
-    const a = have[i], w = Math.abs(want[i]) > max ? roundToDType(want[i], c.dtype) : want[i];
+    const a = have[i], w = Math.abs(want[i]) > max ? roundToDType(want[i], dtype) : want[i];
     if (!(a === w || (Number.isNaN(a) && Number.isNaN(w)))) bitExact = false;
     let e: number;
     if (Number.isNaN(a) || Number.isNaN(w)) e = Number.isNaN(a) && Number.isNaN(w) ? 0 : Infinity;
     else if (!Number.isFinite(a) || !Number.isFinite(w)) e = a === w ? 0 : Infinity;
-    else e = a === w ? 0 : Math.abs(a - w) / ulp(Math.max(Math.abs(w), scale ? scale[ch(i)] : peak), c.dtype);
+    else e = a === w ? 0 : Math.abs(a - w) / ulp(Math.max(Math.abs(w), scale ? scale[ch(i)] : peak), dtype);
     if (e > distance || Number.isNaN(e)) distance = e;
   }
   return { distance, bitExact };
+}
+
+/** One of a framework's records of one output, measured against the case's target. */
+export interface RecordCheck {
+  /** Step index. */
+  readonly step: number;
+  /** Output name. */
+  readonly output: string;
+  /** `expected` (the framework's output in the case's dtype) or `float64 twin` (its float64 run). */
+  readonly record: "expected" | "float64 twin";
+  /** The record's dtype, whose ULP is the unit. */
+  readonly dtype: DType;
+  /** Its largest error from the target, in ULPs of `dtype` at the target's error scale. */
+  readonly ulps: number;
+  /** `ulps` as a share of the budget of `dtype` for the output. */
+  readonly share: number;
+}
+
+/**
+ * Each framework record of a case against the case's target, by the judge's measure: the framework's own output
+ * (in the case's dtype) against the exact value, or, in files without exact values, against the float64 twin; the
+ * float64 twin (in float64, with float64's budget) against the exact value where there is one. A record whose share
+ * exceeds 1 lies outside its witness bound: a finding (findings.ts), never charged to an implementation.
+ *
+ * @param c The case.
+ * @returns One check per step, output and record that has a target other than itself.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FIXTURES_URL, loadFixture, recordChecks } from "../../mod.ts";
+ * const file = await loadFixture(new URL("pytorch/batchnorm3d.json", FIXTURES_URL));
+ * const checks = file.cases.filter((c) => c.dtype === "float32").flatMap(recordChecks);
+ * assert(checks.length > 0 && checks.every((k) => k.share <= 1));
+ * ```
+ */
+export function recordChecks(c: FixtureCase): RecordCheck[] {
+  const out: RecordCheck[] = [];
+  for (const [i, s] of c.steps.entries()) {
+    const step = s as ExactStep;
+    const n = perChannel(c, step);
+    for (const [name, own] of Object.entries(step.expected ?? {})) {
+      if (typeof own !== "object") continue;
+      const exact = step.expectedExact?.[name];
+      const twin = step.expectedFloat64?.[name];
+      const target = typeof exact === "object"
+        ? exact.data
+        : typeof twin === "object" && c.dtype !== "float64"
+        ? twin.data
+        : undefined;
+      if (target) {
+        const ulps = measure(c, step, name, own.data, target).distance;
+        out.push({
+          step: i,
+          output: name,
+          record: "expected",
+          dtype: c.dtype,
+          ulps,
+          share: ulps / budget(c.dtype, name, n),
+        });
+      }
+      if (typeof exact === "object" && typeof twin === "object") {
+        const ulps = measure(c, step, name, twin.data, exact.data, "float64").distance;
+        out.push({
+          step: i,
+          output: name,
+          record: "float64 twin",
+          dtype: "float64",
+          ulps,
+          share: ulps / budget("float64", name, n),
+        });
+      }
+    }
+  }
+  return out;
 }
 
 /** n, the elements per channel of a step's input. */
@@ -565,7 +641,7 @@ function sentence(
         Number.isFinite(w.witnessShare)
           ? `${w.witnessShare.toPrecision(3)}× the budget`
           : "non-finite where the target is finite"
-      } from the target here${finding ? `, known finding ${finding.id}: ${finding.cause}` : " (no finding recorded)"}`
+      } from the target here${finding ? `: known finding ${finding.id} ${finding.cause}` : " (no finding recorded)"}`
       : "";
     return `${where}: equals ${w.witness} ${how}${off}`;
   }

@@ -88,11 +88,22 @@ export {
 export { loadFixturesAt } from "./fixture_path.ts";
 export { describeFailure, diagnosisLines, formatSummary, toJSON, toJUnit } from "./report.ts";
 export {
+  type Finding,
+  findingLookup,
+  type FindingOutput,
+  FINDINGS_FORMAT,
+  type FindingsRegister,
+  loadFindings,
+  parseFindings,
+} from "./findings.ts";
+export {
   type CaseDiagnosis,
   diagnoseCase,
   type DiagnoseOptions,
   type KnownFinding,
   type OutputDiagnosis,
+  type RecordCheck,
+  recordChecks,
   type WitnessDistance,
   type WitnessKind,
 } from "./diagnosis.ts";
