@@ -169,7 +169,14 @@ function conventionWhatIfs(k: BatchNormConvention): WhatIf[] {
   ));
   out.push(underConvention(
     k.singleValueTraining === "error" ? "one value per channel computed (variance 0)" : "one value per channel refused",
-    (c) => ({ singleValueTraining: c.singleValueTraining === "error" ? "allow" : "error" }),
+    // Computing one value per channel with Bessel's n/(n-1) needs the clamped factor (the reference refuses 1/0).
+    (c) =>
+      c.singleValueTraining === "error"
+        ? {
+          singleValueTraining: "allow",
+          ...(c.runningVariance === "bessel" ? { runningVariance: "bessel-clamped" } : {}),
+        }
+        : { singleValueTraining: "error" },
   ));
   for (const rule of ["unchanged", "zero", "nan", "error"] as const) {
     if (rule !== k.emptyBatch) out.push(underConvention(`empty batch: ${rule}`, () => ({ emptyBatch: rule })));
