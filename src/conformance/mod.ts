@@ -107,7 +107,15 @@ export {
   type WitnessDistance,
   type WitnessKind,
 } from "./diagnosis.ts";
-export { equivalentValue, relevantFields, usesBatchStatistics } from "./relevance.ts";
+export {
+  declaredConvention,
+  equivalentValue,
+  relevantFields,
+  RUNNING_ONLY_FIELDS,
+  type RunningSubstitution,
+  runningSubstitution,
+  usesBatchStatistics,
+} from "./relevance.ts";
 export {
   PROTOCOL,
   PROTOCOL_VERSION,

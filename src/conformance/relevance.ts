@@ -154,3 +154,122 @@ export function equivalentValue(c: FixtureCase, key: keyof BatchNormConvention, 
   }
   return !relevantFields(c)[key];
 }
+
+/** The convention fields that change nothing but the running statistics a training step returns. */
+export const RUNNING_ONLY_FIELDS: readonly (keyof BatchNormConvention)[] = Object.freeze([
+  "momentum",
+  "momentumKind",
+  "runningVariance",
+]);
+
+/** A case run under another running-statistics convention, with the running statistics left unchecked. */
+export interface RunningSubstitution {
+  /** The convention sent to the implementation. */
+  readonly convention: BatchNormConvention;
+  /** The outputs not judged: `running_mean` and `running_var`. */
+  readonly unchecked: readonly string[];
+  /** What was substituted, in words, e.g. `momentumKind "new" → "old"`. */
+  readonly note: string;
+}
+
+/**
+ * How an implementation that cannot be configured for a case's momentum, momentum reading or running-variance form
+ * is still judged on the case: each of those fields only changes the running statistics a training step returns
+ * (`running_mean`, `running_var`; the next step starts from the case's recorded state, not from the answer), so the
+ * case is sent with a value the implementation declares instead, and every other output is judged while the running
+ * statistics go unchecked, said so in the report. Undefined when nothing needs substituting, or when another field
+ * is unsupported (the case is then skipped, see {@linkcode equivalentValue}). The running statistics of each value
+ * are judged on the cases that state it (fixtures/composed/ holds them for every source's data).
+ *
+ * @param c The case.
+ * @param allowed Per field, the values the implementation declares (absent: every value).
+ * @returns The substitution, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FIXTURES_URL, loadFixture } from "../../mod.ts";
+ * import { runningSubstitution } from "./relevance.ts";
+ * const file = await loadFixture(new URL("pytorch/batchnorm2d.json", FIXTURES_URL));
+ * const c = file.cases.find((c) => c.convention.momentumKind === "new" && c.steps.some((s) => s.mode === "train"))!;
+ * const s = runningSubstitution(c, { momentumKind: ["old"] })!;
+ * assert(s.convention.momentumKind === "old" && s.unchecked.includes("running_var"));
+ * ```
+ */
+export function runningSubstitution(
+  c: FixtureCase,
+  allowed: { readonly [K in keyof BatchNormConvention]?: readonly BatchNormConvention[K][] },
+): RunningSubstitution | undefined {
+  const changes: Partial<Record<keyof BatchNormConvention, unknown>> = {};
+  for (const field of RUNNING_ONLY_FIELDS) {
+    const values = allowed[field] as readonly unknown[] | undefined;
+    if (!values || values.some((v) => equivalentValue(c, field, v))) continue;
+    if (!values.length) return undefined;
+    changes[field] = values[0];
+  }
+  if (!Object.keys(changes).length) return undefined;
+  const k = c.convention;
+  let kind = (changes.momentumKind ?? k.momentumKind) as BatchNormConvention["momentumKind"];
+  let momentum = (changes.momentum ?? k.momentum) as number | null;
+  // The cumulative average has no momentum, the others need one: the declared one, else 0.1 (or 0.9 read "old").
+  if (kind === "cumulative") momentum = null;
+  else if (momentum === null) {
+    const declared = (allowed.momentum ?? []).find((m) => m !== null);
+    momentum = declared ?? (kind === "old" ? 0.9 : 0.1);
+  }
+  if (kind !== "cumulative" && allowed.momentumKind && !allowed.momentumKind.includes(kind)) {
+    kind = allowed.momentumKind[0];
+  }
+  const convention = { ...k, ...changes, momentumKind: kind, momentum } as BatchNormConvention;
+  // Bessel's n/(n-1) is undefined for one value per channel: a case that computes it cannot be run under Bessel.
+  if (
+    convention.runningVariance === "bessel" && k.singleValueTraining === "allow" &&
+    c.steps.some((s) => s.mode === "train" && perChannel(c, s) === 1)
+  ) return undefined;
+  const note = RUNNING_ONLY_FIELDS.filter((f) => !Object.is(convention[f], k[f]))
+    .map((f) => `${f} ${JSON.stringify(k[f])} → ${JSON.stringify(convention[f])}`).join(", ");
+  return { convention, unchecked: ["running_mean", "running_var"], note };
+}
+
+/**
+ * The convention to send an implementation for a case: the case's own, with each field the implementation cannot
+ * be configured for replaced by a declared value that computes the same on this case ({@linkcode equivalentValue}),
+ * so that an honest implementation is not asked for a value it would refuse where the value changes nothing (an
+ * inference-only case sent to an engine of the other momentum reading). Fields with no equivalent declared value
+ * are left as they are (the runner skips or substitutes such cases first).
+ *
+ * @param c The case.
+ * @param convention The convention to start from (the case's, or a running substitution of it).
+ * @param allowed Per field, the values the implementation declares.
+ * @returns The convention to send.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { FIXTURES_URL, loadFixture } from "../../mod.ts";
+ * import { declaredConvention } from "./relevance.ts";
+ * const file = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
+ * const c = file.cases.find((c) => c.steps.every((s) => s.mode === "eval") && c.convention.trackRunningStats)!;
+ * assert(declaredConvention(c, c.convention, { momentumKind: ["old"] }).momentumKind === "old");
+ * ```
+ */
+export function declaredConvention(
+  c: FixtureCase,
+  convention: BatchNormConvention,
+  allowed: { readonly [K in keyof BatchNormConvention]?: readonly BatchNormConvention[K][] },
+): BatchNormConvention {
+  const out: Record<string, unknown> = { ...convention };
+  for (const [key, values] of Object.entries(allowed)) {
+    const field = key as keyof BatchNormConvention;
+    const list = values as readonly unknown[];
+    if (list.some((v) => Object.is(v, convention[field]))) continue;
+    const same = list.find((v) => equivalentValue(c, field, v));
+    if (same !== undefined) out[field] = same;
+  }
+  // Keep momentum and its reading consistent: the cumulative average has none, the others need one.
+  if (out.momentumKind === "cumulative") out.momentum = null;
+  else if (out.momentum === null) {
+    out.momentum = (allowed.momentum ?? []).find((m) => m !== null) ?? (out.momentumKind === "old" ? 0.9 : 0.1);
+  }
+  return out as unknown as BatchNormConvention;
+}

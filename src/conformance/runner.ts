@@ -12,7 +12,7 @@ import { type DType, formatInfo, isRepresentable, roundToDType } from "../refere
 import { type FixtureCase, type FixtureFile, type FixtureStep, OUTPUT_NAMES } from "./fixture.ts";
 import { type Adapter, type CaseAdapter, type CaseResult, runCase, type StepOutputs } from "./harness.ts";
 import { REDUCTION_OUTPUTS, TOLERANCE } from "./tolerance.ts";
-import { equivalentValue } from "./relevance.ts";
+import { declaredConvention, equivalentValue, RUNNING_ONLY_FIELDS, runningSubstitution } from "./relevance.ts";
 import { type CaseDiagnosis, diagnoseCase, type KnownFinding } from "./diagnosis.ts";
 
 /** What an implementation can run. Every field is optional: absent means "everything". */
@@ -102,6 +102,11 @@ export interface CaseReport {
    * budget, the recorded output of that framework: the framework's name and version. Never set without `faithfulTo`.
    */
   readonly faithfulTo?: string;
+  /**
+   * Set when the case was run under a running-statistics convention the implementation declares instead of the
+   * case's (relevance.ts, runningSubstitution): what was substituted, and the outputs that went unchecked.
+   */
+  readonly substituted?: { readonly note: string; readonly unchecked: readonly string[] };
   /** Set on cases labelled `framework_defect`: reported apart (see FORMAT.md, "Running a case"). */
   readonly defect?: { readonly issue: string; readonly summary: string };
   /** Wall time of the case, in milliseconds. */
@@ -452,10 +457,29 @@ export async function runSuite(
       ...(c.frameworkDefect ? { defect: c.frameworkDefect } : {}),
     };
     const unchecked = ignore.filter((o) => c.steps.some((s) => s.expected?.[o] !== undefined));
+    // A momentum, momentum reading or running-variance form the implementation cannot take: run the case under one
+    // it declares, judging every output but the running statistics (relevance.ts, runningSubstitution).
+    const sub = runningSubstitution(c, caps.conventions ?? {});
+    const capsHere: Capabilities = sub
+      ? {
+        ...caps,
+        conventions: Object.fromEntries(
+          Object.entries(caps.conventions ?? {}).filter(([k]) => !RUNNING_ONLY_FIELDS.includes(k as never)),
+        ),
+      }
+      : caps;
+    const judgedOut = sub ? [...ignore, ...sub.unchecked] : ignore;
+    // The convention sent: the case's (or its substitution), fields the implementation cannot take replaced by
+    // declared values that compute the same here (relevance.ts, declaredConvention).
+    const run: FixtureCase = {
+      ...c,
+      convention: declaredConvention(c, sub ? sub.convention : c.convention, caps.conventions ?? {}),
+    };
     const judgeable = c.steps.some((s) =>
-      s.expectedError || Object.keys(s.expected ?? {}).some((o) => !ignore.includes(o))
+      s.expectedError || Object.keys(s.expected ?? {}).some((o) => !judgedOut.includes(o))
     );
-    const skip = unsupportedReason(c, caps) ??
+    const skip = (sub && !judgeable ? `convention ${sub.note} not supported` : undefined) ??
+      unsupportedReason(c, capsHere) ??
       (judgeable ? undefined : `nothing to judge: every output it expects (${unchecked.join(", ")}) is undeclared`);
     let report: CaseReport;
     if (skip) report = { ...base, status: "skip", reason: skip, ms: 0 };
@@ -464,8 +488,8 @@ export async function runSuite(
       const answers: StepOutputs[] = [];
       const problems: string[] = [];
       try {
-        r = await runCase(c, recording(impl.adapter, answers), ignore);
-        problems.push(...answerProblems(c, answers, ignore));
+        r = await runCase(run, recording(impl.adapter, answers), judgedOut);
+        problems.push(...answerProblems(c, answers, judgedOut));
       } catch (e) {
         const why = `the implementation failed: ${(e as Error).message}`;
         r = { name: c.name, pass: false, checks: [], reason: why };
@@ -547,6 +571,7 @@ export async function runSuite(
         ...(problems.length ? { problems } : {}),
         ...(diagnosis ? { diagnosis } : {}),
         ...(faithfulTo ? { faithfulTo } : {}),
+        ...(sub ? { substituted: { note: sub.note, unchecked: sub.unchecked } } : {}),
         ms: performance.now() - started,
       };
     }
