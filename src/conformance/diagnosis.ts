@@ -203,6 +203,11 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
       answer: (r) => plain(r, { yForm: "affine" }),
     },
     {
+      label: `sums in float64, statistics rounded to ${dtype}, y = x·α + β′ in ${dtype} (PyTorch's CPU kernel)`,
+      kind: "arithmetic",
+      answer: (r) => plain(r, { accumulate: "float64", yForm: "affine" }),
+    },
+    {
       label: "normalized with the running statistics where batch statistics were due",
       kind: "arithmetic",
       answer: (r) => {
@@ -255,6 +260,8 @@ interface Plain {
   readonly variance?: "two-pass" | "moments";
   /** (x − mean)·invstd·γ + β (default) or x·α + β′. */
   readonly yForm?: "direct" | "affine";
+  /** The dtype sums are accumulated in (default: the arithmetic's); the statistics are then rounded to it. */
+  readonly accumulate?: DType;
 }
 
 /**
@@ -263,6 +270,7 @@ interface Plain {
  */
 function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
   const k = req.convention!, d = p.dtype ?? req.dtype, r = (v: number) => roundToDType(v, d);
+  const acc = (v: number) => roundToDType(v, p.accumulate ?? d);
   const x = req.x, rank = x.shape.length, axis = k.axis < 0 ? k.axis + rank : k.axis;
   const C = x.shape[axis] ?? 1, inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const n = x.data.length / Math.max(C, 1);
@@ -279,14 +287,15 @@ function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
   for (let c = 0; c < C; c++) {
     if (batch) {
       let s = 0, s2 = 0;
-      for (const i of idx[c]) s = r(s + x.data[i]);
-      mean[c] = r(s / n);
+      for (const i of idx[c]) s = acc(s + x.data[i]);
+      const m = acc(s / n);
+      mean[c] = r(m);
       if (p.variance === "moments") {
-        for (const i of idx[c]) s2 = r(s2 + r(x.data[i] * x.data[i]));
-        variance[c] = Math.max(0, r(r(s2 / n) - r(mean[c] * mean[c])));
+        for (const i of idx[c]) s2 = acc(s2 + acc(x.data[i] * x.data[i]));
+        variance[c] = Math.max(0, r(acc(acc(s2 / n) - acc(m * m))));
       } else {
-        for (const i of idx[c]) s2 = r(s2 + r(r(x.data[i] - mean[c]) ** 2));
-        variance[c] = r(s2 / n);
+        for (const i of idx[c]) s2 = acc(s2 + acc(acc(x.data[i] - m) ** 2));
+        variance[c] = r(acc(s2 / n));
       }
     } else {
       mean[c] = req.state.running_mean?.data[c] ?? 0;
@@ -341,11 +350,11 @@ function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
       let sdy = 0, sdyx = 0;
       const xhat = (i: number) => r(r(x.data[i] - mean[c]) * invstd[c]);
       for (const i of idx[c]) {
-        sdy = r(sdy + dy[i]);
-        sdyx = r(sdyx + r(dy[i] * xhat(i)));
+        sdy = acc(sdy + dy[i]);
+        sdyx = acc(sdyx + acc(dy[i] * xhat(i)));
       }
-      dgamma[c] = sdyx;
-      dbeta[c] = sdy;
+      dgamma[c] = r(sdyx);
+      dbeta[c] = r(sdy);
       const a = r(g(c) * invstd[c]);
       for (const i of idx[c]) {
         dx[i] = batch ? r(r(a / n) * r(r(r(n * dy[i]) - sdy) - r(xhat(i) * sdyx))) : r(dy[i] * a);
