@@ -16,6 +16,7 @@ import {
   type SuiteReport,
   toJUnit,
 } from "../mod.ts";
+import { renderHtmlReport } from "../scripts/reports/html_report.ts";
 
 const files: FixtureFile[] = await loadAllFixtures();
 
@@ -136,6 +137,11 @@ Deno.test("an answer equal to PyTorch's recorded output is diagnosed as PyTorch'
   assertStringIncludes(summary, `${failing.length} only as faithful to PyTorch 1.13.0a0, not to exact`);
   assertStringIncludes(summary, "NOT to the exact values");
   assertStringIncludes(toJUnit(faithful), `<property name="faithful-to" value="PyTorch 1.13.0a0"/>`);
+  assertStringIncludes(renderHtmlReport([{ report: strict, details: new Map() }]), `class="diagnosis">diagnosis: `);
+  assertStringIncludes(
+    renderHtmlReport([{ report: faithful, details: new Map() }]),
+    "passed only as faithful to PyTorch 1.13.0a0, not to exact",
+  );
   assert(JSON.stringify(faithful).includes(`"faithfulTo":"PyTorch 1.13.0a0"`));
 });
 
