@@ -76,3 +76,47 @@ Deno.test("every momentum reading and running-variance form is judged on at leas
     assert(row.full > 0, `${row.field}=${row.value}: its running statistics are judged nowhere`);
   }
 });
+
+/** The source a case's data comes from: its own, or its original's for a re-labelled case. */
+function dataSource(name: string): string {
+  return (/ of: (\S+)/.exec(name)?.[1] ?? name.split(" ")[0]);
+}
+
+Deno.test("every momentum reading and running-variance form has its running statistics judged on every source's data", () => {
+  const updating = cases.filter((c) =>
+    c.convention.trackRunningStats && c.steps.some((s) => s.mode === "train" && s.expected?.running_var !== undefined)
+  );
+  for (
+    const [field, values] of [["momentumKind", ["new", "old"]], ["runningVariance", ["bessel", "biased"]]] as const
+  ) {
+    for (const value of values) {
+      const sources = new Set(
+        updating.filter((c) => (c.convention as unknown as Record<string, unknown>)[field] === value)
+          .map((c) => dataSource(c.name)),
+      );
+      for (const source of ["pytorch", "tfjs", "onnxruntime"]) {
+        assert(sources.has(source), `${field}=${value}: no case on ${source} data (${[...sources]})`);
+      }
+    }
+  }
+});
+
+Deno.test("the re-labelled cases catch the mistakes they carry to other data, and the reference passes them", async () => {
+  const relabeled = files.filter((f) => f.url.includes("composed-conventions"));
+  assert(relabeled.length === 1 && relabeled[0].cases.length >= 40);
+  const ref = await runSuite(relabeled, { name: "reference", adapter: referenceAdapter });
+  assertEquals(ref.totals.pass, relabeled[0].cases.length);
+  const flipped: Adapter = (req) =>
+    referenceAdapter({
+      ...req,
+      convention: { ...req.convention!, momentumKind: req.convention!.momentumKind === "new" ? "old" : "new" },
+    });
+  const r = await runSuite(relabeled, { name: "flipped", adapter: flipped });
+  // Every case whose batch weight differs between the two readings (momentum not 0.5) catches it.
+  const aimed = relabeled[0].cases.filter((c) =>
+    c.convention.momentum !== 0.5 && c.steps.some((s) => s.mode === "train" && s.expected?.running_mean)
+  ).map((c) => c.name);
+  assert(aimed.length >= 40);
+  const missed = r.cases.filter((c) => aimed.includes(c.name) && c.status !== "fail").map((c) => c.name);
+  assertEquals(missed, []);
+});

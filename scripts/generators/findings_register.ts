@@ -193,9 +193,12 @@ export function buildRegister(files: readonly FixtureFile[]): FindingsRegister {
   type Acc = { frameworks: Map<string, { framework: string; version: string }>; cases: Map<string, FindingOutput[]> };
   const acc = new Map<string, Acc>(CAUSES.map((c) => [c.id, { frameworks: new Map(), cases: new Map() }]));
   const uncovered: string[] = [];
+  // A re-labelled case (gen_relabel.py) keeps the framework's own records of its original: theirs is the finding.
+  const providers = new Map(files.flatMap((f) => f.cases.map((c) => [c.name, f.provenance] as const)));
   for (const f of files) {
-    const p = f.provenance;
     for (const c of f.cases) {
+      const original = /^composed relabel \(.*?\) of: (.*)$/.exec(c.name)?.[1];
+      const p = (original && providers.get(original)) || f.provenance;
       const worst = new Map<string, FindingOutput>();
       for (const k of recordChecks(c)) {
         if (k.share <= 1) continue;

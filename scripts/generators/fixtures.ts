@@ -24,6 +24,8 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
   { dir: "onnx-testdata", run: () => Promise.resolve(generateOnnxTestdata(root)) },
   { dir: "composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_composed.py"]) },
+  // After the framework generators: it re-labels their training cases under the other running-statistics conventions.
+  { dir: "composed-conventions", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_relabel.py"]) },
 ];
 
 async function subprocess(bin: string, args: string[]): Promise<void> {

@@ -545,7 +545,9 @@ export async function runSuite(
         // --faithful-to: every failure is a match with that framework's recorded output, and nothing else failed.
         const p = f.provenance;
         if (
-          options.faithfulTo && namesFramework(options.faithfulTo, p.framework, p.version) && failing.length > 0 &&
+          // A composed file's expectations are no framework's recorded output: never faithful to them.
+          options.faithfulTo && !p.composed && namesFramework(options.faithfulTo, p.framework, p.version) &&
+          failing.length > 0 &&
           problems.length === 0 && diagnosis.steps.length === 0 && diagnosis.outputs.length === failing.length &&
           diagnosis.outputs.every((o) => o.recorded !== undefined && o.recorded.share <= 1)
         ) {
