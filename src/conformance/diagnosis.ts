@@ -157,6 +157,36 @@ function conventionWhatIfs(k: BatchNormConvention): WhatIf[] {
       out.push(underConvention(`epsilon ${words}`, () => ({ epsilon: eps }), `epsilon ${k.epsilon}`));
     }
   }
+  // ONNX's epsilon and momentum are FLOAT attributes: a float64 runtime computes with their float32 roundings.
+  if (Math.fround(k.epsilon) !== k.epsilon) {
+    out.push(underConvention(
+      `epsilon rounded to float32, ${Math.fround(k.epsilon)} (an ONNX FLOAT attribute)`,
+      () => ({ epsilon: Math.fround(k.epsilon) }),
+      `epsilon ${k.epsilon}`,
+    ));
+  }
+  if (k.momentum !== null && Math.fround(k.momentum) !== k.momentum) {
+    out.push(underConvention(
+      `momentum rounded to float32, ${Math.fround(k.momentum)} (an ONNX FLOAT attribute)`,
+      () => ({ momentum: Math.fround(k.momentum!) }),
+      `momentum ${k.momentum}`,
+    ));
+    if (k.momentumKind !== "cumulative") {
+      const other = k.momentumKind === "new" ? "old" : "new";
+      out.push(underConvention(
+        `momentum rounded to float32 and read the other way (${other})`,
+        () => ({ momentum: Math.fround(k.momentum!), momentumKind: other }),
+        `momentum ${k.momentum} read as ${k.momentumKind}`,
+      ));
+    }
+  }
+  if (Math.fround(k.epsilon) !== k.epsilon && k.momentum !== null && Math.fround(k.momentum) !== k.momentum) {
+    out.push(underConvention(
+      "epsilon and momentum rounded to float32 (ONNX FLOAT attributes)",
+      () => ({ epsilon: Math.fround(k.epsilon), momentum: Math.fround(k.momentum!) }),
+      `epsilon ${k.epsilon} and momentum ${k.momentum}`,
+    ));
+  }
   if (k.epsilonFloor !== 0) out.push(underConvention("no floor on epsilon", () => ({ epsilonFloor: 0 })));
   else {out.push(
       underConvention("epsilon floored at 1.001e-5 (TensorFlow's fused wrapper)", () => ({ epsilonFloor: 1.001e-5 })),
