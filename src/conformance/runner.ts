@@ -535,7 +535,7 @@ export async function runSuite(
       } else status = r.pass ? "pass" : "fail";
       let diagnosis: CaseDiagnosis | undefined;
       let faithfulTo: string | undefined;
-      if (status === "fail" && !c.frameworkDefect && options.diagnose !== false) {
+      if (status === "fail" && !againstDefect && options.diagnose !== false) {
         const failing = r.checks.filter((k) => !k.comparison.pass).map(({ step, output }) => ({ step, output }));
         diagnosis = diagnoseCase(c, answers, failing, {
           provenance: f.provenance,
