@@ -96,7 +96,7 @@ export const CAUSES: readonly Cause[] = [
     id: "F-6",
     title: "constant channel: y = x·α + β′ cancels to β in float32",
     framework: /./,
-    cases: /constant.channel/,
+    cases: /edge .*constant.channel/,
     outputs: ["y"],
     records: ["expected"],
     cause: "for a constant channel x − mean is 0 and y is β exactly, but a kernel forming y as x·α + β′ " +
