@@ -685,9 +685,9 @@ function sentence(
     const off = w.witnessShare !== undefined && w.witnessShare > 1
       ? `; ${w.framework} itself is ${
         Number.isFinite(w.witnessShare)
-          ? `${w.witnessShare.toPrecision(3)}× the budget`
-          : "non-finite where the target is finite"
-      } from the target here${finding ? `: known finding ${finding.id} ${finding.cause}` : " (no finding recorded)"}`
+          ? `${w.witnessShare.toPrecision(3)}× the budget from the target here`
+          : "non-finite here, where the target is finite"
+      }${finding ? `: known finding ${finding.id} ${finding.cause}` : " (no finding recorded)"}`
       : "";
     return `${where}: equals ${w.witness} ${how}${off}`;
   }
