@@ -176,7 +176,7 @@ Deno.test("fixtures catch convention mistakes", async (t) => {
     async () => {
       const r = await failing(
         wrong({ momentumKind: "old" }),
-        (c) => c.convention.momentum === 0.1 && updatesRunningStats(c),
+        (c) => c.convention.momentum === 0.1 && c.convention.momentumKind === "new" && updatesRunningStats(c),
       );
       assert(r.of >= 12 && r.failed === r.of, `${r.failed} of ${r.of}`);
       assert(
@@ -191,7 +191,7 @@ Deno.test("fixtures catch convention mistakes", async (t) => {
       const r = await failing(
         wrong({ runningVariance: "biased" }),
         (c) =>
-          c.convention.runningVariance === "bessel" && updatesRunningStats(c) &&
+          c.convention.runningVariance === "bessel" && updatesRunningStats(c) && c.dtype !== "float16" &&
           (c.dtype !== "bfloat16" || c.name === BF16_VISIBLE),
       );
       assert(r.of >= 20 && r.failed === r.of, `${r.failed} of ${r.of}`);
@@ -480,7 +480,10 @@ Deno.test("tolerance policy accepts each framework's own float32 and bfloat16 ou
       for (const c of group.flatMap((f) => f.cases).filter((c) => !c.frameworkDefect)) {
         const exceeded = new Set<string>();
         for (const { step, output, comparison: r } of frameworkErrors(c)) {
-          const listed = FRAMEWORK_EXCEEDANCES.some((x) => x.case === c.name && x.outputs.includes(output));
+          // A re-labelled case (gen_relabel.py) keeps its original's records, and their listed exceedances.
+          const listed = FRAMEWORK_EXCEEDANCES.some((x) =>
+            (x.case === c.name || c.name.endsWith(` of: ${x.case}`)) && x.outputs.includes(output)
+          );
           if (!r.pass) exceeded.add(output);
           if (!listed) assert(r.pass, `${c.name} step ${step} ${output}: ${r.maxError} ULP > ${r.tolerance}`);
           checked++;

@@ -1,6 +1,8 @@
-/** The conformance matrix (docs/matrix.md) is computed by running the peers; that page must hold exactly that. */
-import { assertStringIncludes } from "@std/assert";
-import { conformanceMatrix } from "../scripts/reports/conformance_matrix.ts";
+/** The conformance matrix (docs/matrix.md) is computed by running the peers; each framework peer's row must be what a fresh run gives. */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { type HtmlRun, renderHtmlReport } from "../scripts/reports/html_report.ts";
+import { matrixRow, matrixRows, PEERS } from "../scripts/reports/conformance_matrix.ts";
+import { parseMatrixTable, SOURCES } from "../scripts/reports/_matrix_table.ts";
 
 const available = (cmd: string, args: string[]) => {
   try {
@@ -11,11 +13,42 @@ const available = (cmd: string, args: string[]) => {
 };
 
 Deno.test({
-  name: "docs/matrix.md holds the conformance matrix as scripts/reports/conformance_matrix.ts computes it",
+  name: "docs/matrix.md holds the framework peers' rows as scripts/reports/conformance_matrix.ts computes them",
   // Runs PyTorch (Debian python3-torch) and Node.js peers: CI installs both; elsewhere say so instead of failing.
   ignore: !available("/usr/bin/python3", ["-c", "import torch"]) || !available("node", ["--version"]),
   fn: async () => {
-    const readme = await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url));
-    assertStringIncludes(readme, await conformanceMatrix());
+    const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
+    const peers = PEERS.filter((p) => p.group === "framework");
+    const fresh = await matrixRows(peers);
+    assertEquals(page.filter((r) => peers.some((p) => p.label === r[0])), fresh);
   },
+});
+
+Deno.test("a peer that cannot start keeps its row, which says why, and is never opened", async () => {
+  let opened = false;
+  const row = await matrixRow({
+    label: "engine X",
+    group: "engine",
+    unavailable: () => Promise.resolve("no adapter here"),
+    open: () => {
+      opened = true;
+      throw new Error("must not be opened");
+    },
+  }, []);
+  assertEquals(row, ["engine X", ...SOURCES.map(() => "unavailable"), "unavailable: no adapter here"]);
+  assertEquals(opened, false);
+});
+
+Deno.test("the matrix run feeds the HTML report (html_report.ts): its matrix picture, an unavailable peer's reason", async () => {
+  const runs: HtmlRun[] = [];
+  const reference = PEERS.find((p) => p.label === "reference (this suite)")!;
+  const missing = { ...reference, label: "engine Y", unavailable: () => Promise.resolve("no such engine here") };
+  const rows = await matrixRows([reference, missing], runs);
+  assertEquals(runs.map((r) => r.report.implementation), ["reference (this suite)", "engine Y"]);
+  assertEquals(rows[1].at(-1), "unavailable: no such engine here");
+  const html = renderHtmlReport(runs, "BatchNorm conformance matrix");
+  assertStringIncludes(html, '<svg class="matrix"');
+  assertStringIncludes(html, "unavailable: no such engine here");
+  assertEquals(runs[0].report.totals.fail, 0);
+  assert(runs[0].details.size > 0, "no per-element details were recorded");
 });

@@ -11,6 +11,7 @@ import {
   DTYPES,
   type ExpectedFailure,
   FEATURES,
+  findingLookup,
   fingerprint,
   FixtureError,
   type FixtureFile,
@@ -19,6 +20,7 @@ import {
   frameworkErrors,
   type Implementation,
   loadAllFixtures,
+  loadFindings,
   loadFixturesAt,
   ProtocolError,
   runSuite,
@@ -62,7 +64,8 @@ Implementation (default: the reference):
   --exec "COMMAND"      a program speaking fixtures/PROTOCOL.md, run through sh -c in its own process group
   --module PATH|URL     an implementation module (exports adapter, supports, name; docs/browser.md), e.g. a WebGPU
                         kernel under Deno's own navigator.gpu
-  --peer NAME           a built-in peer: reference, onnxruntime, tfjs (these two load npm packages), pytorch, naive
+  --peer NAME           a built-in peer: reference, onnxruntime, tfjs (these two load npm packages), pytorch, naive;
+                        deployed engines: onnxruntime-web, tfjs-wasm, tfjs-webgpu (npm), opencv (python3-opencv)
   --fingerprint         probe the implementation's conventions instead of running fixtures
   --timeout SECONDS     per case and per hello (default 30)
 Fixtures (default: the suite's own, hash-checked):
@@ -81,6 +84,10 @@ Selection (repeatable or comma-separated; a value that matches no case is an err
   --xfail FILE          a JSON list of {"case": "...", "reason": "..."} expected to fail
 Reports:
   --json FILE  --junit FILE  --html FILE (pictures: docs/browser.md)  --quiet (no progress line)  --help
+Verdicts (every failing output carries a diagnosis: the framework output, neighbouring convention or arithmetic it
+matches, and the known finding from fixtures/findings.json):
+  --faithful-to FRAMEWORK[@VERSION]   count a case whose every failing output equals that framework's recorded
+                        output (within its budget) as passed, labelled as such in every report (default: strict)
 
 Exit codes: 0 every case checked passed; 1 a case failed (or an expected failure passed); 2 usage error;
 3 the implementation could not be started (no hello); 4 the fixtures could not be read; 5 nothing was checked
@@ -111,6 +118,7 @@ const FLAGS = {
   module: { type: "string" },
   timeout: { type: "string" },
   quiet: { type: "boolean" },
+  "faithful-to": { type: "string" },
   help: { type: "boolean", short: "h" },
   random: { type: "string" },
   seed: { type: "string" },
@@ -256,8 +264,21 @@ async function implementation(
   const peer = values.peer ?? "reference";
   if (peer === "pytorch") return await start(["/usr/bin/python3", "scripts/peers/pytorch_peer.py"]);
   if (peer === "naive") return await start(["node", "scripts/peers/naive_peer.mjs"]);
+  if (peer === "opencv") return await start(["/usr/bin/python3", "scripts/peers/opencv_peer.py"]);
+  if (["onnxruntime-web", "tfjs-wasm", "tfjs-webgpu"].includes(peer)) {
+    const enginesModule = "../peers/engines.ts"; // loaded only when asked for, as the in-process peers below
+    const engines: typeof import("../peers/engines.ts") = await import(enginesModule);
+    if (peer === "onnxruntime-web") return { impl: engines.onnxruntimeWebImplementation, isReference: false };
+    const backend = peer === "tfjs-wasm" ? "wasm" : "webgpu";
+    const reason = await engines.tfjsBackendUnavailable(backend);
+    if (reason) throw new Exit(EXIT.noStart, `conform: the peer ${peer} cannot start here: ${reason}.`);
+    return { impl: engines.tfjsBackendImplementation(backend), isReference: false };
+  }
   if (!["reference", "onnxruntime", "tfjs"].includes(peer)) {
-    throw usage(`conform: unknown peer ${JSON.stringify(peer)}; known: reference, onnxruntime, tfjs, pytorch, naive.`);
+    throw usage(
+      `conform: unknown peer ${JSON.stringify(peer)}; known: reference, onnxruntime, tfjs, pytorch, naive, ` +
+        "onnxruntime-web, tfjs-wasm, tfjs-webgpu, opencv.",
+    );
   }
   // A specifier Deno cannot see before the run, so that the npm packages of the in-process peers (onnxruntime-node,
   // TF.js: some 600 MB in node_modules/) are installed only when one of them is asked for, never for --exec.
@@ -373,6 +394,8 @@ async function main(args: string[]): Promise<number> {
   const report = await runSuite(files, html?.impl ?? impl, {
     select,
     expectedFailures,
+    ...(values["faithful-to"] ? { faithfulTo: values["faithful-to"] } : {}),
+    findingFor: findingLookup(await loadFindings()),
     onCase: (c, done, total) => {
       html?.onCase(c);
       if (progress) {

@@ -44,6 +44,8 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
   { dir: "onnx-testdata", run: () => Promise.resolve(generateOnnxTestdata(root)) },
   { dir: "composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_composed.py"]) },
+  // After the framework generators: it re-labels their training cases under the other running-statistics conventions.
+  { dir: "composed-conventions", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_relabel.py"]) },
 ];
 
 async function subprocess(bin: string, args: string[]): Promise<void> {
@@ -117,3 +119,7 @@ const tmp = new URL("index.json.tmp", fixtures);
 Deno.writeTextFileSync(tmp, JSON.stringify(index, null, 2) + "\n");
 Deno.renameSync(tmp, new URL("index.json", fixtures));
 console.log(`fixtures/index.json: ${files.length} files, ${files.reduce((a, f) => a + f.cases, 0)} cases`);
+
+// Last, from the files just written: the findings register (fixtures/findings.json).
+const { writeRegister } = await import("./findings_register.ts");
+console.log(`fixtures/findings.json: ${await writeRegister()} findings`);

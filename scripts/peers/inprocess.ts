@@ -13,33 +13,24 @@ import { TfjsLayer, useCpu } from "../runners/tfjs.ts";
 /** The reference as an implementation (every capability). */
 export const referenceImplementation: Implementation = { name: "reference", adapter: referenceAdapter };
 
-const per = (t: Tensor | undefined, C: number, fill: number) => (t ? Array.from(t.data) : new Array(C).fill(fill));
-const shaped = (shape: readonly number[], data: ArrayLike<number>) => ({ shape: [...shape], data });
+/** A per-channel state tensor as plain numbers, or C copies of its default when the state lacks it. */
+export const per = (t: Tensor | undefined, C: number, fill: number): number[] =>
+  t ? Array.from(t.data) : new Array(C).fill(fill);
+/** An output tensor of StepOutputs. */
+export const shaped = (
+  shape: readonly number[],
+  data: ArrayLike<number>,
+): { shape: number[]; data: ArrayLike<number> } => ({ shape: [...shape], data });
 
-/** onnxruntime-node, opset 15: momentum on the old value, biased running variance, float32/64/16, channels-first. */
-export const onnxruntimeImplementation: Implementation = {
-  name: "onnxruntime-node 1.30.0 (opset 15)",
-  supports: {
-    dtypes: ["float32", "float64", "float16"],
-    layouts: ["channels-first"],
-    backward: false,
-    errors: false,
-    outputs: ["y", "running_mean", "running_var"],
-    conventions: {
-      epsilonPlacement: ["inside"],
-      epsilonFloor: [0],
-      momentumKind: ["old"],
-      runningVariance: ["biased"],
-      affine: [true],
-      trackRunningStats: [true],
-      zeroVarianceInvStd: ["ieee"],
-      emptyBatch: ["nan"],
-    },
-  },
-  adapter: async (req: StepRequest): Promise<StepOutputs> => {
+/**
+ * An adapter around one ONNX BatchNormalization runner (onnxruntime-node, onnxruntime-web):
+ * opset 15, the step's state as inputs, training_mode=1 for training steps.
+ */
+export function onnxAdapter(run: typeof runOnnxBatchNorm): (req: StepRequest) => Promise<StepOutputs> {
+  return async (req: StepRequest): Promise<StepOutputs> => {
     const C = req.x.shape[1];
     const c = req.convention ?? req.defaultsExcept; // a fingerprint probe sets only a few options
-    const out = await runOnnxBatchNorm(
+    const out = await run(
       {
         opset: 15,
         dtype: req.dtype,
@@ -62,7 +53,30 @@ export const onnxruntimeImplementation: Implementation = {
     if (out.running_mean) outputs.running_mean = shaped([C], out.running_mean.data);
     if (out.running_var) outputs.running_var = shaped([C], out.running_var.data);
     return { outputs };
+  };
+}
+
+/** onnxruntime-node, opset 15: momentum on the old value, biased running variance, float32/64/16, channels-first. */
+export const onnxruntimeImplementation: Implementation = {
+  name: "onnxruntime-node 1.30.0 (opset 15)",
+  supports: {
+    dtypes: ["float32", "float64", "float16"],
+    layouts: ["channels-first"],
+    backward: false,
+    errors: false,
+    outputs: ["y", "running_mean", "running_var"],
+    conventions: {
+      epsilonPlacement: ["inside"],
+      epsilonFloor: [0],
+      momentumKind: ["old"],
+      runningVariance: ["biased"],
+      affine: [true],
+      trackRunningStats: [true],
+      zeroVarianceInvStd: ["ieee"],
+      emptyBatch: ["nan"],
+    },
   },
+  adapter: onnxAdapter(runOnnxBatchNorm),
 };
 
 /** TensorFlow.js's tf.layers.batchNormalization, cpu backend: Keras conventions, float32, channels-last. */

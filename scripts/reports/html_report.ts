@@ -16,6 +16,7 @@ import {
   type CaseAdapter,
   type CaseReport,
   channelIndex,
+  diagnosisLines,
   type FixtureCase,
   type FixtureFile,
   formatInfo,
@@ -337,6 +338,8 @@ function runSection(run: HtmlRun, index: number): string {
         : `<td colspan="2" class="cap">no tensor judged</td>`;
       return `<tr class="case ${c.status}"><td class="name">${esc(c.name)}${
         c.reason ? `<div class="reason">${esc(c.reason)}</div>` : ""
+      }${diagnosisLines(c).map((l) => `<div class="diagnosis">${esc(l)}</div>`).join("")}${
+        c.faithfulTo ? `<div class="diagnosis">passed only as faithful to ${esc(c.faithfulTo)}, not to exact</div>` : ""
       }</td><td>${c.dtype}</td><td><span class="badge" style="background:${
         STATUS_COLOUR[c.status]
       }">${c.status}</span></td>` +
@@ -363,7 +366,7 @@ export function renderHtmlReport(runs: readonly HtmlRun[], title = "BatchNorm co
 body{font:13px system-ui,sans-serif;margin:16px;color:#212121}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:6px 0 12px}td,th{border-bottom:1px solid #e0e0e0;padding:3px 6px;text-align:left;vertical-align:middle}
-td.name{max-width:460px;font-family:ui-monospace,monospace;font-size:11px}.reason{color:#b71c1c;font-size:11px}
+td.name{max-width:460px;font-family:ui-monospace,monospace;font-size:11px}.reason{color:#b71c1c;font-size:11px}.diagnosis{color:#0d47a1;font-size:11px}
 .badge{color:#fff;border-radius:3px;padding:1px 5px;font-size:11px}.num{white-space:nowrap;font-family:ui-monospace,monospace}
 .bar{display:inline-block;height:8px;vertical-align:middle}.cap{font-size:10px;color:#616161}
 .unavailable{color:#b71c1c;font-weight:bold}.env{color:#616161}

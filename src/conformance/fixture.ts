@@ -12,7 +12,7 @@
 
 import { type BatchNormConvention, CONVENTION_VALUES } from "../reference/convention.ts";
 import { type DType, isDType, isRepresentable } from "../reference/dtype.ts";
-import type { Mode } from "../reference/batch_norm.ts";
+import type { Mode } from "../reference/state.ts";
 import type { Tensor } from "../reference/tensor.ts";
 
 /**

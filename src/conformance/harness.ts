@@ -10,7 +10,9 @@
  * @module
  */
 
-import { batchNormBackward, batchNormInference, batchNormTrain, type Mode } from "../reference/batch_norm.ts";
+import { batchNormInference, batchNormTrain } from "../reference/batch_norm.ts";
+import { batchNormBackward } from "../reference/backward.ts";
+import type { Mode } from "../reference/state.ts";
 import { type BatchNormConvention, resolveConvention } from "../reference/convention.ts";
 import { type DType, formatInfo, roundToDType } from "../reference/dtype.ts";
 import { BatchNormError } from "../reference/errors.ts";

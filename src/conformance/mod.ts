@@ -86,7 +86,36 @@ export {
   unsupportedReason,
 } from "./runner.ts";
 export { loadFixturesAt } from "./fixture_path.ts";
-export { describeFailure, formatSummary, toJSON, toJUnit } from "./report.ts";
+export { describeFailure, diagnosisLines, formatSummary, toJSON, toJUnit } from "./report.ts";
+export {
+  type Finding,
+  findingLookup,
+  type FindingOutput,
+  FINDINGS_FORMAT,
+  type FindingsRegister,
+  loadFindings,
+  parseFindings,
+} from "./findings.ts";
+export {
+  type CaseDiagnosis,
+  diagnoseCase,
+  type DiagnoseOptions,
+  type KnownFinding,
+  type OutputDiagnosis,
+  type RecordCheck,
+  recordChecks,
+  type WitnessDistance,
+  type WitnessKind,
+} from "./diagnosis.ts";
+export {
+  declaredConvention,
+  equivalentValue,
+  relevantFields,
+  RUNNING_ONLY_FIELDS,
+  type RunningSubstitution,
+  runningSubstitution,
+  usesBatchStatistics,
+} from "./relevance.ts";
 export {
   PROTOCOL,
   PROTOCOL_VERSION,

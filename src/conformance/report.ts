@@ -102,6 +102,16 @@ export function formatSummary(report: SuiteReport): string {
       );
     }
   }
+  const substituted = report.cases.filter((c) => c.substituted && c.status !== "skip");
+  if (substituted.length) {
+    const notes = Map.groupBy(substituted, (c) => c.substituted!.note);
+    out.push(
+      `Run under a running-statistics convention the implementation declares instead of the case's (running_mean and ` +
+        `running_var not checked there; every other output judged): ${
+          [...notes].map(([n, cs]) => `${n} in ${cs.length} case${cs.length === 1 ? "" : "s"}`).join("; ")
+        }.`,
+    );
+  }
   const bad = report.cases.filter((c) => c.status === "fail" || c.status === "xpass");
   if (bad.length) {
     out.push("", "Failures:");
@@ -112,12 +122,44 @@ export function formatSummary(report: SuiteReport): string {
       if (m) {
         out.push(`    first mismatch: step ${m.step}, ${m.output}[${m.index}] = ${m.actual}, expected ${m.expected}`);
       }
+      out.push(...diagnosisLines(c).map((l) => `    ${l}`));
     }
+  }
+  const faithful = report.cases.filter((c) => c.faithfulTo);
+  if (faithful.length) {
+    out.push("", "Passed as faithful to a framework's recorded output, NOT to the exact values (--faithful-to):");
+    for (const c of faithful) out.push(`  ${c.file} :: ${c.name}`, ...diagnosisLines(c).map((l) => `    ${l}`));
   }
   const t = report.totals;
   const expected = t.xfail ? `, ${t.xfail} expected failure${t.xfail === 1 ? "" : "s"}` : "";
-  out.push("", `${t.pass} passed, ${t.fail + t.xpass} failed, ${t.skip} skipped${expected}`);
+  out.push("", `${t.pass} passed${faithfulNote(report)}, ${t.fail + t.xpass} failed, ${t.skip} skipped${expected}`);
   return out.join("\n");
+}
+
+/**
+ * A case's diagnosis as lines: one per failing output, one per refused or unexpectedly answered step.
+ *
+ * @param c A case of a report.
+ * @returns `diagnosis: ...` lines; none when the case has no diagnosis.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { diagnosisLines } from "./report.ts";
+ * assert(diagnosisLines({ name: "n", source: "s", file: "f", dtype: "float32", status: "pass", ms: 0 }).length === 0);
+ * ```
+ */
+export function diagnosisLines(c: CaseReport): string[] {
+  const d = c.diagnosis;
+  if (!d) return [];
+  return [...d.outputs.map((o) => `diagnosis: ${o.text}`), ...d.steps.map((s) => `diagnosis: ${s}`)];
+}
+
+/** ` (N of them only as faithful to F, not to exact)` for the totals line, or nothing. */
+function faithfulNote(report: SuiteReport): string {
+  const by = Map.groupBy(report.cases.filter((c) => c.faithfulTo), (c) => c.faithfulTo!);
+  if (!by.size) return "";
+  return ` (${[...by].map(([f, cs]) => `${cs.length} only as faithful to ${f}, not to exact`).join("; ")})`;
 }
 
 /**
@@ -164,10 +206,16 @@ export function toJUnit(report: SuiteReport): string {
   const byFile = Map.groupBy(report.cases, (c) => c.file);
   const testcase = (c: CaseReport) => {
     const open = `    <testcase classname="${xml(c.file)}" name="${xml(c.name)}" time="${(c.ms / 1000).toFixed(3)}"`;
-    if (c.status === "pass") return `${open}/>`;
+    const diagnosis = diagnosisLines(c);
+    if (c.status === "pass") {
+      return c.faithfulTo
+        ? `${open}><properties><property name="faithful-to" value="${xml(c.faithfulTo)}"/></properties>` +
+          `<system-out>${xml(diagnosis.join("\n"))}</system-out></testcase>`
+        : `${open}/>`;
+    }
     const body = c.status === "skip" || c.status === "xfail"
       ? `<skipped message="${xml(`${c.status}: ${c.reason ?? ""}`)}"/>`
-      : `<failure message="${xml(c.reason ?? c.status)}">${xml(caseLines(c).join("\n"))}</failure>`;
+      : `<failure message="${xml(c.reason ?? c.status)}">${xml([...caseLines(c), ...diagnosis].join("\n"))}</failure>`;
     return `${open}>${body}</testcase>`;
   };
   const suites = [...byFile].map(([file, cs]) => {

@@ -41,15 +41,8 @@ export {
   PRESETS,
   resolveConvention,
 } from "./convention.ts";
-export {
-  type BackwardResult,
-  batchNormBackward,
-  batchNormInference,
-  type BatchNormState,
-  batchNormTrain,
-  type ForwardOptions,
-  type Mode,
-  type TrainResult,
-  type UpdatedState,
-} from "./batch_norm.ts";
+export { batchNormInference, batchNormTrain, type TrainResult } from "./batch_norm.ts";
+export { type BackwardResult, batchNormBackward } from "./backward.ts";
+export { type BatchNormState, type Mode, type UpdatedState } from "./state.ts";
+export { type ForwardOptions } from "./_prepare.ts";
 export { KernelArena } from "./_wasm.ts";

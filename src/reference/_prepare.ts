@@ -1,0 +1,223 @@
+/**
+ * Input checking and layout for the reference: a call's tensors, state and
+ * convention validated once and turned into a {@linkcode Prepared} call (channel
+ * layout, epsilon, parameters), caller-owned outputs, and the small helpers that
+ * build outputs.
+ *
+ * @module
+ */
+
+import { type BatchNormConvention, type ConventionInput, resolveConvention } from "./convention.ts";
+import { allocate, type DType, roundToDType, type TensorArray } from "./dtype.ts";
+import { BatchNormError } from "./errors.ts";
+import { checkTensor, checkValues, type OutputTensor, type Tensor } from "./tensor.ts";
+import type { BatchNormState } from "./state.ts";
+
+/** How a tensor's elements group into channels: index = (o·channels + c)·inner + i. */
+interface Layout {
+  readonly outer: number;
+  readonly channels: number;
+  readonly inner: number;
+  /** Elements per channel, outer · inner. */
+  readonly count: number;
+}
+export interface Prepared {
+  readonly c: BatchNormConvention;
+  readonly dtype: DType;
+  readonly layout: Layout;
+  readonly shape: readonly number[];
+  readonly x: ArrayLike<number>;
+  readonly epsilon: number;
+  readonly gamma: ArrayLike<number> | null;
+  readonly beta: ArrayLike<number> | null;
+}
+/**
+ * Options of the forward calls.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { batchNormInference, type ForwardOptions, tensor } from "../../mod.ts";
+ * const y = new Float32Array(2);
+ * const options: ForwardOptions = { out: y };
+ * batchNormInference(tensor("float32", [2, 1], [1, 3]), { runningMean: [1], runningVar: [1] }, { affine: false, epsilon: 0 }, options);
+ * assert(y[0] === 0 && y[1] === 2);
+ * ```
+ */
+export interface ForwardOptions {
+  /**
+   * Where to write y (caller-owned, reused across calls: no allocation, no first touch): a typed array of
+   * x's length, of the kind `allocate(x.dtype, n)` returns. In a {@linkcode KernelArena} beside x, the
+   * WebAssembly kernels write it in place. It may be x's own data (in place). Backward takes it for dx.
+   */
+  readonly out?: TensorArray;
+}
+export function checkOut(options: ForwardOptions, p: Prepared): TensorArray | null {
+  if (options === null || typeof options !== "object") {
+    throw new BatchNormError("invalid_option", "options", options, "must be an object");
+  }
+  const out = options.out;
+  if (out === undefined) return null;
+  const kind = allocate(p.dtype, 0).constructor;
+  if (!(out instanceof kind) || out.length !== p.x.length) {
+    throw new BatchNormError(
+      "invalid_option",
+      "options.out",
+      out === null ? null : `${(out as object).constructor?.name}(${(out as { length?: number }).length})`,
+      `must be a ${kind.name} of ${p.x.length} values (x's dtype "${p.dtype}" and size)`,
+    );
+  }
+  return out;
+}
+export function prepare(
+  x: Tensor,
+  state: BatchNormState,
+  convention: ConventionInput,
+): Prepared {
+  const c = resolveConvention(convention);
+  checkTensor(x, "x");
+  const rank = x.shape.length;
+  if (rank < 2) {
+    throw new BatchNormError(
+      "invalid_shape",
+      "x.shape",
+      [...x.shape],
+      "must have rank >= 2 (N, C, ...)",
+    );
+  }
+  if (c.axis < -rank || c.axis >= rank) {
+    throw new BatchNormError(
+      "invalid_axis",
+      "convention.axis",
+      c.axis,
+      `is out of range for a rank-${rank} input (allowed ${-rank}..${rank - 1})`,
+    );
+  }
+  const axis = c.axis < 0 ? c.axis + rank : c.axis;
+  if (axis === 0) {
+    throw new BatchNormError(
+      "invalid_axis",
+      "convention.axis",
+      c.axis,
+      "must not be the batch axis 0",
+    );
+  }
+  if (state === null || typeof state !== "object") {
+    throw new BatchNormError(
+      "missing_state",
+      "state",
+      state,
+      "must be an object",
+    );
+  }
+  const channels = x.shape[axis];
+  const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dtype = x.dtype;
+  const gamma = c.affine ? checkVector(state.gamma, "state.gamma", channels, dtype, true) : null;
+  const beta = c.affine ? checkVector(state.beta, "state.beta", channels, dtype, true) : null;
+  return {
+    c,
+    dtype,
+    layout: { outer, channels, inner, count: outer * inner },
+    shape: x.shape,
+    x: x.data,
+    epsilon: Math.max(c.epsilon, c.epsilonFloor),
+    gamma,
+    beta,
+  };
+}
+export function checkVector(
+  v: ArrayLike<number> | null | undefined,
+  field: string,
+  channels: number,
+  dtype: DType,
+  required: true,
+): ArrayLike<number>;
+export function checkVector(
+  v: ArrayLike<number> | null | undefined,
+  field: string,
+  channels: number,
+  dtype: DType,
+  required: false,
+): ArrayLike<number> | null;
+export function checkVector(
+  v: ArrayLike<number> | null | undefined,
+  field: string,
+  channels: number,
+  dtype: DType,
+  required: boolean,
+): ArrayLike<number> | null {
+  if (v === undefined || v === null) {
+    if (required) {
+      throw new BatchNormError(
+        "missing_state",
+        field,
+        v,
+        `is required (one value per channel, ${channels} channels)`,
+      );
+    }
+    return null;
+  }
+  if (typeof v !== "object" || typeof v.length !== "number") {
+    throw new BatchNormError(
+      "channel_mismatch",
+      field,
+      v,
+      `must be an array of ${channels} numbers`,
+    );
+  }
+  if (v.length !== channels) {
+    throw new BatchNormError(
+      "channel_mismatch",
+      field,
+      v.length,
+      `must have one value per channel: ${channels} values, the size of the channel axis`,
+    );
+  }
+  checkValues(v, dtype, field);
+  return v;
+}
+export function checkVariance(v: ArrayLike<number>, field: string): void {
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] < 0) {
+      throw new BatchNormError(
+        "negative_variance",
+        `${field}[${i}]`,
+        v[i],
+        "a variance must not be negative",
+      );
+    }
+  }
+}
+export function checkCount(v: number | undefined): number {
+  if (v === undefined) return 0;
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new BatchNormError(
+      "invalid_option",
+      "state.numBatchesTracked",
+      v,
+      "must be a non-negative integer",
+    );
+  }
+  return v;
+}
+export function allocateFrom(dtype: DType, values: ArrayLike<number>): TensorArray {
+  const out = allocate(dtype, values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i];
+  return out;
+}
+export function vector(dtype: DType, values: Float64Array): OutputTensor {
+  return rounded(dtype, [values.length], values);
+}
+function rounded(
+  dtype: DType,
+  shape: readonly number[],
+  values: Float64Array,
+): OutputTensor {
+  const data = allocate(dtype, values.length);
+  for (let i = 0; i < values.length; i++) {
+    data[i] = roundToDType(values[i], dtype);
+  }
+  return { dtype, shape: [...shape], data };
+}

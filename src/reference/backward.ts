@@ -1,0 +1,243 @@
+/**
+ * The reference's backward pass: dx, dgamma and dbeta for a training step
+ * (through the batch statistics) or an eval step (running statistics constant),
+ * under any convention.
+ *
+ * @module
+ */
+
+import type { ConventionInput } from "./convention.ts";
+import { allocate, roundToDType, type TensorArray } from "./dtype.ts";
+import { BatchNormError } from "./errors.ts";
+import { checkTensor, type OutputTensor, type Tensor } from "./tensor.ts";
+import * as dd from "./_dd.ts";
+import * as exact64 from "./_exact64.ts";
+import * as wasm from "./_wasm.ts";
+import * as lanes from "./_lanes.ts";
+import { checkOut, type ForwardOptions, prepare, type Prepared, vector } from "./_prepare.ts";
+import { batchStats, dtype64, runningStats, type Stats } from "./_statistics.ts";
+import type { BatchNormState, Mode } from "./state.ts";
+
+/**
+ * What a backward call returns.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { type BackwardResult, batchNormBackward, tensor } from "../../mod.ts";
+ * const x = tensor("float64", [2, 1], [0, 2]);
+ * const r: BackwardResult = batchNormBackward(x, x, { gamma: [1], beta: [0] }, "eval", { affine: true, trackRunningStats: false });
+ * assert(r.dbeta!.data[0] === 2);
+ * ```
+ */
+export interface BackwardResult {
+  /** Gradient with respect to x, shaped like x. */
+  readonly dx: OutputTensor;
+  /** Gradient with respect to gamma, shape [C]; `null` when the convention is not affine. */
+  readonly dgamma: OutputTensor | null;
+  /** Gradient with respect to beta, shape [C]; `null` when the convention is not affine. */
+  readonly dbeta: OutputTensor | null;
+}
+/**
+ * Backward: the gradients of a loss with respect to x, gamma and beta, given the
+ * gradient `dy` with respect to the output of a forward call in `mode`.
+ * In `"train"` mode (and in `"eval"` without tracked statistics) the batch
+ * statistics depend on x and their derivative is included.
+ *
+ * @param x The forward call's input.
+ * @param dy Gradient with respect to y, shaped like x, same dtype.
+ * @param state The state the forward call was given (before any update).
+ * @param mode `"train"` or `"eval"`: which forward call to differentiate.
+ * @param convention A preset name or options over a preset; default `"pytorch"`.
+ * @param options `out`: where to write dx (see {@linkcode ForwardOptions}).
+ * @returns dx, and dgamma and dbeta (null when not affine).
+ * @throws {BatchNormError} On malformed input.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { batchNormBackward, tensor } from "../../mod.ts";
+ * const x = tensor("float64", [2, 1], [1, 3]);
+ * const dy = tensor("float64", [2, 1], [1, 1]);
+ * const { dx, dbeta } = batchNormBackward(x, dy, { gamma: [1], beta: [0] }, "train");
+ * assert(dbeta!.data[0] === 2 && dx.data[0] === 0);
+ * ```
+ */
+export function batchNormBackward(
+  x: Tensor,
+  dy: Tensor,
+  state: BatchNormState,
+  mode: Mode,
+  convention: ConventionInput = "pytorch",
+  options: ForwardOptions = {},
+): BackwardResult {
+  if (mode !== "train" && mode !== "eval") {
+    throw new BatchNormError(
+      "invalid_option",
+      "mode",
+      mode,
+      'must be "train" or "eval"',
+    );
+  }
+  const p = prepare(x, state, convention);
+  checkTensor(dy, "dy");
+  if (dy.dtype !== x.dtype) {
+    throw new BatchNormError(
+      "shape_mismatch",
+      "dy.dtype",
+      dy.dtype,
+      `must equal x.dtype ("${x.dtype}")`,
+    );
+  }
+  if (
+    dy.shape.length !== x.shape.length ||
+    dy.shape.some((d, i) => d !== x.shape[i])
+  ) {
+    throw new BatchNormError(
+      "shape_mismatch",
+      "dy.shape",
+      [...dy.shape],
+      `must equal x.shape [${x.shape.join(", ")}]`,
+    );
+  }
+  const into = checkOut(options, p);
+  const useBatch = mode === "train" || !p.c.trackRunningStats;
+  const stats = useBatch ? batchStats(p) : runningStats(p, state);
+  if (dtype64(p)) return backward64(p, dy.data, stats, useBatch, into);
+  const { outer, channels, inner, count } = p.layout;
+  const xs = p.x, g = dy.data;
+  const { dtype } = p;
+  const dx = into ?? allocate(dtype, xs.length);
+  // A typed-array store rounds once, as roundToDType does. bfloat16 (held in a Float32Array) would round twice,
+  // so it goes through binary64 and is rounded once at the end.
+  const out = dtype === "bfloat16" ? new Float64Array(xs.length) : dx;
+  const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
+  const acc = new Float64Array(2 * lanes.BLOCK);
+  // float32: WebAssembly SIMD where available, the same operations in the same order as the loops below.
+  const staged = dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(xs, g, dx as Float32Array, inner) : null;
+  for (let c = 0; c < channels; c++) {
+    const mean = stats.mean[c], low = stats.meanLow[c], invStd = stats.invStd[c];
+    const gamma = p.gamma ? p.gamma[c] : 1;
+    // Compensated sums of dy and dy·xhat, in the lane order of _lanes.ts.
+    acc.fill(0);
+    if (staged) wasm.channelBackwardSumsF32(staged, outer, channels, inner, c, mean, low, invStd, acc);
+    else {
+      for (let o = 0; o < outer; o++) {
+        lanes.backwardRun(xs, g, (o * channels + c) * inner, inner, mean, low, invStd, acc, 0, lanes.BLOCK);
+      }
+    }
+    dbeta[c] = lanes.combine(acc, 0);
+    dgamma[c] = lanes.combine(acc, lanes.BLOCK);
+    if (staged) {
+      const d = dx as Float32Array;
+      const done = !useBatch
+        ? wasm.channelDxF32(staged, outer, channels, inner, c, { eval: [gamma * invStd] }, d)
+        : p.c.epsilonPlacement === "inside"
+        ? wasm.channelDxF32(staged, outer, channels, inner, c, {
+          inside: [mean, low, invStd, dbeta[c] / count, dgamma[c] / count, gamma * invStd],
+        }, d)
+        : wasm.channelDxF32(staged, outer, channels, inner, c, {
+          outside: [
+            mean,
+            low,
+            invStd,
+            dbeta[c] / count,
+            outsideSecond(stats.variance[c], invStd, dgamma[c], count),
+            gamma,
+          ],
+        }, d);
+      if (done) continue;
+    }
+    // One of three per-element formulas, chosen once per channel.
+    if (!useBatch) {
+      // dx = dy·gamma·invStd
+      const a = gamma * invStd;
+      for (let o = 0; o < outer; o++) {
+        const end = (o * channels + c + 1) * inner;
+        for (let k = end - inner; k < end; k++) out[k] = g[k] * a;
+      }
+    } else if (p.c.epsilonPlacement === "inside") {
+      // y = gamma·xhat + beta with xhat = (x - mean)·invStd and invStd = (var + eps)^-1/2:
+      // dx = gamma·invStd·(dy - mean(dy) - xhat·mean(dy·xhat)).
+      const a = dbeta[c] / count, b = dgamma[c] / count, second = gamma * invStd;
+      for (let o = 0; o < outer; o++) {
+        const end = (o * channels + c + 1) * inner;
+        for (let k = end - inner; k < end; k++) out[k] = second * (g[k] - a - (((xs[k] - mean) - low) * invStd) * b);
+      }
+    } else {
+      // y = gamma·(x - mean)/s + beta with s = sigma + eps, sigma = sqrt(var), d sigma/d x_i = (x_i - mean)/(n·sigma):
+      // dx_i = gamma·[(dy_i - mean(dy))/s - (x_i - mean)·sum_j dy_j (x_j - mean)/(n·sigma·s^2)].
+      const a = dbeta[c] / count;
+      const second = outsideSecond(stats.variance[c], invStd, dgamma[c], count);
+      for (let o = 0; o < outer; o++) {
+        const end = (o * channels + c + 1) * inner;
+        for (let k = end - inner; k < end; k++) {
+          out[k] = gamma * ((g[k] - a) * invStd - ((xs[k] - mean) - low) * second);
+        }
+      }
+    }
+  }
+  if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
+  return {
+    dx: { dtype, shape: [...x.shape], data: dx },
+    dgamma: p.c.affine ? vector(dtype, dgamma) : null,
+    dbeta: p.c.affine ? vector(dtype, dbeta) : null,
+  };
+}
+/**
+ * The factor of (x - mean) in the "outside" dx: with sigma = sqrt(var) and s = sigma + eps = 1/invStd,
+ * Σ dy·(x - mean) / (n·sigma·s²), Σ dy·(x - mean) = dgamma / invStd; 0 when sigma = 0.
+ */
+function outsideSecond(variance: number, invStd: number, dgamma: number, count: number): number {
+  const sigma = Math.sqrt(variance);
+  const s = 1 / invStd;
+  const sumDyD = dgamma / invStd; // sum_j dy_j (x_j - mean)
+  return sigma === 0 ? 0 : sumDyD / (count * sigma * s * s);
+}
+/**
+ * batchNormBackward for float64, in double-double. Per channel, Σdy and Σdy·(x - mean) are
+ * compensated sums of exact products; then dx = P·dy - R·(x - mean) - Q with double-double
+ * constants P, R, Q (one formula for every convention), rounded once per element.
+ */
+function backward64(
+  p: Prepared,
+  g: ArrayLike<number>,
+  stats: Stats,
+  useBatch: boolean,
+  into: TensorArray | null,
+): BackwardResult {
+  const { outer, channels, inner, count } = p.layout;
+  const dx = into ?? new Float64Array(p.x.length);
+  const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
+  const n: dd.DD = [count, 0];
+  const zero: dd.DD = [0, 0];
+  for (let c = 0; c < channels; c++) {
+    const ch = { outer, channels, inner, c };
+    const m: dd.DD = [stats.mean[c], stats.meanLow[c]], inv: dd.DD = [stats.invStd[c], stats.invStdLow?.[c] ?? 0];
+    const gamma = p.gamma ? p.gamma[c] : 1;
+    const [sumDy, sumDyD] = exact64.backwardSums(p.x, g, ch, m[0], m[1]);
+    dbeta[c] = dd.round(sumDy, sumDy[0]);
+    const dg = count === 0 ? zero : dd.mul(inv, sumDyD); // an empty sum is 0, whatever invStd is
+    dgamma[c] = dd.round(dg, dg[0]);
+    const P = dd.mul([gamma, 0], inv);
+    let R = zero, Q = zero;
+    if (useBatch) {
+      // dy - mean(dy): Q = P·mean(dy)
+      Q = dd.mul(P, dd.div(sumDy, n));
+      if (p.c.epsilonPlacement === "inside") {
+        // dx = gamma·invStd·(dy - mean(dy) - xhat·mean(dy·xhat)), xhat = (x - mean)·invStd
+        R = dd.mul(dd.mul(P, inv), dd.div(dg, n));
+      } else {
+        // dx = gamma·[(dy - mean(dy))/s - (x - mean)·Σdy·(x - mean)/(n·sigma·s²)], s = sigma + eps = 1/invStd
+        const sigma = dd.sqrt([stats.variance[c], stats.varianceLow?.[c] ?? 0]);
+        if (sigma[0] !== 0) R = dd.div(dd.mul([gamma, 0], dd.mul(sumDyD, dd.mul(inv, inv))), dd.mul(n, sigma));
+      }
+    }
+    exact64.gradient(p.x, g, dx, ch, m, P, R, Q);
+  }
+  return {
+    dx: { dtype: p.dtype, shape: [...p.shape], data: dx },
+    dgamma: p.c.affine ? vector(p.dtype, dgamma) : null,
+    dbeta: p.c.affine ? vector(p.dtype, dbeta) : null,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Evidence for two reference features the deployed APIs have and the reference does not yet
+ * (docs/findings.md, "Reference features the engines' APIs have"): rank-1 inputs and gradients with
+ * respect to the statistics used in inference. What each framework here accepts, computes or refuses,
+ * captured live, so that the reference work (after the exact float64 arithmetic lands) starts from
+ * recorded behaviour.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import * as tf from "@tensorflow/tfjs";
+
+const torchProbe = `
+import json, torch, torch.nn.functional as F
+out = {}
+def attempt(name, f):
+    try:
+        r = f(); out[name] = "accepted: shape %s" % list(r.shape) if hasattr(r, "shape") else "accepted"
+    except Exception as e:
+        out[name] = str(e).splitlines()[0]
+x = torch.randn(5, dtype=torch.float64)
+z, o = torch.zeros(5, dtype=torch.float64), torch.ones(5, dtype=torch.float64)
+attempt("BatchNorm1d on a rank-1 input", lambda: torch.nn.BatchNorm1d(5, dtype=torch.float64).eval()(x))
+attempt("F.batch_norm on a rank-1 input, eval", lambda: F.batch_norm(x, z, o, training=False))
+x2 = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+rm = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+rv = torch.ones(3, dtype=torch.float64, requires_grad=True)
+attempt("autograd of F.batch_norm (eval) with respect to running_mean and running_var",
+        lambda: torch.autograd.grad(F.batch_norm(x2, rm, rv, training=False).sum(), [rm, rv])[0])
+try:
+    import torch.func
+    out["torch.func"] = "present"
+except ImportError as e:
+    out["torch.func"] = str(e)
+out["version"] = torch.__version__
+print(json.dumps(out))
+`;
+
+const hasTorch = (() => {
+  try {
+    return new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "PyTorch 1.13 refuses rank-1 inputs and gradients with respect to the running statistics (recorded messages)",
+  ignore: !hasTorch,
+  fn: async () => {
+    const { success, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
+      args: ["-c", torchProbe],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(success, new TextDecoder().decode(stderr));
+    const r = JSON.parse(new TextDecoder().decode(stdout));
+    assertEquals(r.version.split(".").slice(0, 2).join("."), "1.13");
+    assertEquals(r["BatchNorm1d on a rank-1 input"], "expected 2D or 3D input (got 1D input)");
+    assertEquals(r["F.batch_norm on a rank-1 input, eval"], "running_mean should contain 0 elements not 5");
+    assertStringIncludes(
+      r["autograd of F.batch_norm (eval) with respect to running_mean and running_var"],
+      "is not differentiable with respect to argument 'running_mean'",
+    );
+    assertEquals(r["torch.func"], "No module named 'torch.func'");
+  },
+});
+
+const f64 = (t: tf.Tensor) => Array.from(t.dataSync());
+const close = (a: number[], b: number[], rel = 2 ** -20) =>
+  a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= rel * Math.max(1, Math.abs(b[i])));
+
+Deno.test("TF.js 4.22: tf.batchNorm normalizes a rank-1 input along axis 0; the layer refuses rank 1", async () => {
+  await tf.setBackend("cpu");
+  const x = [1, 2, 3, 4, 5],
+    m = [0.5, 1, 1.5, 2, 2.5],
+    v = [1, 2, 3, 4, 5],
+    s = [2, 1, 0.5, 1, 3],
+    o = [0, 1, 0, -1, 0];
+  const eps = 1e-3;
+  const y = f64(tf.batchNorm(tf.tensor1d(x), tf.tensor1d(m), tf.tensor1d(v), tf.tensor1d(o), tf.tensor1d(s), eps));
+  const exact = x.map((xi, i) => (xi - m[i]) / Math.sqrt(v[i] + eps) * s[i] + o[i]);
+  assert(close(y, exact), `${y} vs ${exact}`);
+  let message = "accepted";
+  try {
+    tf.layers.batchNormalization({}).apply(tf.tensor1d([1, 2, 3]), { training: false });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message, "batchNormalization is not implemented for array of rank 1 yet");
+});
+
+Deno.test("TF.js 4.22: tf.grads of tf.batchNorm gives the gradients with respect to mean and variance (scale and offset given)", async () => {
+  await tf.setBackend("cpu");
+  const x = [[1, 2, 3], [4, 5, 6]],
+    m = [1, 2.5, 3],
+    v = [1, 2, 3],
+    s = [1, 2, 0.5],
+    o = [0, 0, 0],
+    dy = [[1, -1, 2], [0.5, 1, -1]];
+  const eps = 1e-3;
+  const t = (a: number[]) => tf.tensor1d(a);
+  const [dx, dm, dv] = tf.grads((a: tf.Tensor, mm: tf.Tensor, vv: tf.Tensor) =>
+    tf.sum(tf.mul(tf.batchNorm(a, mm, vv, t(o), t(s), eps), tf.tensor2d(dy)))
+  )([tf.tensor2d(x), t(m), t(v)]).map(f64);
+  // Closed forms in float64: y = (x − m)·s/sqrt(v + ε) + o.
+  const inv = v.map((vi) => 1 / Math.sqrt(vi + eps));
+  const col = (c: number) => [0, 1].map((n) => ({ x: x[n][c], dy: dy[n][c] }));
+  assert(close(dx, x.flatMap((row, n) => row.map((_, c) => dy[n][c] * s[c] * inv[c]))), `dx ${dx}`);
+  assert(close(dm, m.map((_, c) => -col(c).reduce((a, e) => a + e.dy, 0) * s[c] * inv[c])), `dmean ${dm}`);
+  assert(
+    close(dv, v.map((_, c) => -0.5 * s[c] * inv[c] ** 3 * col(c).reduce((a, e) => a + e.dy * (e.x - m[c]), 0))),
+    `dvariance ${dv}`,
+  );
+  // Without scale and offset the same call throws inside TF.js's gradient bookkeeping.
+  let message = "accepted";
+  try {
+    tf.grads((a: tf.Tensor, mm: tf.Tensor) => tf.sum(tf.batchNorm(a, mm, t(v), undefined, undefined, eps)))([
+      tf.tensor2d(x),
+      t(m),
+    ]);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message, "Cannot read properties of undefined (reading 'dataId')");
+});
