@@ -55,12 +55,12 @@ export async function sweep(
     const to = Math.min(range[1], from + chunk);
     const file: FixtureFile = {
       url: `exhaustive:${dtype}`,
-      formatVersion: "1.1",
+      formatVersion: "1.2",
       provenance: {
         source: "exhaustive",
         framework: "exact evaluator",
         version: "src/conformance/exact.ts",
-        api: "exactStepIn",
+        api: "exactStepWithScales",
         generator: "src/conformance/exhaustive.ts",
         command: `deno task conform --exhaustive ${dtype}`,
         seed: 0,

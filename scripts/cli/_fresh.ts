@@ -187,12 +187,12 @@ export function randomFile(
   }
   return {
     url: `random:${seed}`,
-    formatVersion: "1.1",
+    formatVersion: "1.2",
     provenance: {
       source: "random",
       framework: "exact evaluator",
       version: "src/conformance/exact.ts",
-      api: "exactStepIn",
+      api: "exactStepWithScales",
       generator: "src/conformance/random.ts",
       command: `deno task conform --random ${count} --seed ${seed}${extremes ? " --extremes" : ""}`,
       seed: 0,

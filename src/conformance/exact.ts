@@ -172,9 +172,137 @@ class Field {
   }
 }
 
+/** |r| */
+function rabs(r: Rational): Rational {
+  return r.n < 0n ? { n: -r.n, d: r.d } : r;
+}
+
+/**
+ * The running statistics' update r' = keep·r + w·b: the batch value's weight w, keep = 1 − w, and the Bessel
+ * factor of `running_variance` (0 for an empty batch).
+ */
+function momentumWeights(
+  c: NonNullable<StepRequest["convention"]>,
+  nbtAfter: number,
+  n: number,
+): { w: Rational; keep: Rational; corr: Rational } {
+  const w = c.momentumKind === "new"
+    ? fromNumber(c.momentum!)
+    : c.momentumKind === "old"
+    ? rsub(ONE, fromNumber(c.momentum!))
+    : rat(1n, BigInt(nbtAfter));
+  const bn = BigInt(n);
+  const corr = c.runningVariance === "biased"
+    ? ONE
+    : n === 0
+    ? ZERO
+    : c.runningVariance === "bessel"
+    ? rat(bn, bn - 1n)
+    : rat(bn, n > 1 ? bn - 1n : 1n);
+  return { w, keep: rsub(ONE, w), corr };
+}
+
+/** What {@linkcode channelScales} needs of one channel's evaluation. */
+interface ChannelFacts {
+  readonly useBatch: boolean;
+  readonly train: boolean;
+  readonly tracked: boolean;
+  readonly n: number;
+  readonly xs: readonly number[];
+  /** The channel's dy, when the step has one. */
+  readonly dys?: readonly number[];
+  readonly gamma: number;
+  readonly beta: number;
+  readonly rm: number;
+  readonly rv: number;
+  /** The batch statistics (a number: not finite, or no statistics for an empty batch). */
+  readonly mean: Val;
+  readonly variance: Val;
+  /** invstd rounded to binary64 (0, +∞ or NaN for the special cases). */
+  readonly u: number;
+  /** x − μ exactly, μ the statistic the step normalizes with, when it and x are finite. */
+  readonly devFinite?: readonly Rational[];
+  /** Σ|dy·(x − μ)| exactly, when everything is finite. */
+  readonly sumAbsDyDev?: Rational;
+  readonly emptyUnchanged: boolean;
+  /** The running update's weights (tracked training steps). */
+  readonly weights?: { w: Rational; keep: Rational; corr: Rational };
+}
+
+/**
+ * One channel's error scale of every output (FORMAT.md, "Scale"): the magnitude of the terms an implementation
+ * forms to compute the output. Exact sums are rounded once to binary64; the products and sums that combine them are
+ * binary64 arithmetic in a fixed order (the scales only choose the ULP), and a scale that is not finite is 0. A
+ * channel whose x or dy (or, normalizing with running statistics, whose running mean or variance) is not finite has
+ * scale 0 everywhere; a NaN or infinite γ or β gives y and dx scale 0; a NaN or infinite running statistic gives the
+ * running outputs scale 0.
+ */
+function channelScales(scales: Map<string, number[]>, ch: number, f: ChannelFacts): void {
+  const set = (name: string, v: number) => {
+    const a = scales.get(name);
+    if (a) a[ch] = v;
+  };
+  const fin = (v: number) => (Number.isFinite(v) ? v : 0);
+  const f64 = (r: Rational) => roundRational(r, "float64");
+  const dys = f.dys ?? [];
+  if (!f.xs.every(finite) || !dys.every(finite) || (!f.useBatch && !(finite(f.rm) && finite(f.rv)))) return;
+  const invN = f.n === 0 ? ZERO : rat(1n, BigInt(f.n));
+  const absMean = rmul(exactSum(f.xs.map(Math.abs)), invN);
+  const u = f.u;
+  // The statistic the step normalizes with; none for an empty batch without statistics.
+  const noStats = f.useBatch && typeof f.mean === "number";
+  const mUse = noStats ? 0 : f.useBatch ? f64((f.mean as F).p) : f.rm;
+  const absM = Math.abs(mUse);
+  let maxD = 0;
+  if (!noStats) { for (const d of f.devFinite ?? []) maxD = Math.max(maxD, Math.abs(f64(d))); }
+  const gbFinite = finite(f.gamma) && finite(f.beta);
+  const absG = Math.abs(f.gamma);
+
+  if (f.train) {
+    set("batch_mean", f64(absMean));
+    set("batch_var", typeof f.variance === "number" ? 0 : f64(f.variance.p));
+    set("saved_invstd", finite(u) ? u : 0);
+    if (f.weights) {
+      let sm: number, sv: number;
+      if (f.n === 0 && f.emptyUnchanged) {
+        sm = fin(Math.abs(f.rm));
+        sv = fin(Math.abs(f.rv));
+      } else if (typeof f.mean === "number" || typeof f.variance === "number" || !finite(f.rm) || !finite(f.rv)) {
+        sm = sv = 0;
+      } else {
+        const { w, keep, corr } = f.weights;
+        sm = f64(radd(rmul(rabs(keep), rabs(fromNumber(f.rm))), rmul(rabs(w), absMean)));
+        sv = f64(radd(rmul(rabs(keep), rabs(fromNumber(f.rv))), rmul(rmul(rabs(w), corr), f.variance.p)));
+      }
+      set("running_mean", sm);
+      set("running_var", sv);
+    }
+  }
+  set("y", gbFinite ? fin(absG * (maxD + absM) * u + Math.abs(f.beta)) : 0);
+  if (!f.dys) return;
+  const sumAbsDy = exactSum(dys.map(Math.abs));
+  set("dbeta", f64(sumAbsDy));
+  if (noStats) return;
+  const sabs = f.sumAbsDyDev ?? ZERO;
+  set("dgamma", fin((f64(sabs) + absM * f64(sumAbsDy)) * u));
+  if (!gbFinite) return;
+  let maxDy = 0;
+  for (const v of dys) maxDy = Math.max(maxDy, Math.abs(v));
+  if (!f.useBatch) {
+    set("dx", fin(absG * u * maxDy));
+    return;
+  }
+  if (!finite(u)) return;
+  const meanAbsDy = f64(rmul(sumAbsDy, invN));
+  const second = f64(rmul(sabs, invN)) * (maxD + absM) * u * u;
+  set("dx", fin(absG * u * (maxDy + meanAbsDy) + absG * u * second));
+}
+
 /** The exact outputs of one step, before rounding. */
 interface Evaluation {
   readonly outputs: Map<string, { shape: number[]; channels: number[]; values: Val[]; fields: Field[] }>;
+  /** Each output's error scale per channel (FORMAT.md, "Scale"), in binary64. */
+  readonly scales: Map<string, number[]>;
   readonly numBatchesTracked?: number;
   readonly error?: { code: string; message: string };
 }
@@ -216,7 +344,11 @@ function evaluate(request: StepRequest): Evaluation {
   const n = outer * inner;
   const tracked = c.trackRunningStats;
   const useBatch = mode === "train" || !tracked;
-  const refuse = (code: string, message: string): Evaluation => ({ outputs: new Map(), error: { code, message } });
+  const refuse = (code: string, message: string): Evaluation => ({
+    outputs: new Map(),
+    scales: new Map(),
+    error: { code, message },
+  });
   if (useBatch && n === 0 && c.emptyBatch === "error") return refuse("empty_batch", "empty batch");
   if (useBatch && n === 1 && c.singleValueTraining === "error") {
     return refuse("single_value_per_channel", "one value per channel");
@@ -237,6 +369,7 @@ function evaluate(request: StepRequest): Evaluation {
   if (mode === "train" && tracked) names.push("running_mean", "running_var");
   if (dy) names.push("dx", ...(c.affine ? ["dgamma", "dbeta"] : []));
   const outputs: Evaluation["outputs"] = new Map();
+  const scales: Evaluation["scales"] = new Map(names.map((name) => [name, new Array<number>(channels).fill(0)]));
   for (const name of names) {
     const full = name === "y" || name === "dx";
     const size = full ? x.data.length : channels;
@@ -344,20 +477,7 @@ function evaluate(request: StepRequest): Evaluation {
           newMean = num(rm);
           newVar = num(rv);
         } else {
-          const w = c.momentumKind === "new"
-            ? fromNumber(c.momentum!)
-            : c.momentumKind === "old"
-            ? rsub(ONE, fromNumber(c.momentum!))
-            : rat(1n, BigInt(nbt));
-          const keep = rsub(ONE, w);
-          const bn = BigInt(n);
-          const corr = c.runningVariance === "biased"
-            ? ONE
-            : n === 0
-            ? ZERO
-            : c.runningVariance === "bessel"
-            ? rat(bn, bn - 1n)
-            : rat(bn, n > 1 ? bn - 1n : 1n);
+          const { w, keep, corr } = momentumWeights(c, nbt, n);
           newMean = K.add(K.scale(num(rm), keep), K.scale(mean, w));
           newVar = K.add(K.scale(num(rv), keep), K.scale(K.scale(variance, corr), w));
         }
@@ -366,28 +486,37 @@ function evaluate(request: StepRequest): Evaluation {
       }
     }
 
+    let sumAbsDyDev: Rational | undefined; // Σ|dy·(x − mean)|, exact, when everything is finite
     if (dy) {
       const dyVals = dys.map(num);
       const dbeta: Val = dys.every(finite) ? lift(exactSum(dys)) : specialSum(dyVals)!;
       // P = Σ dy·(x − mean)
       let P: Val;
       if (devFinite && dys.every(finite)) {
-        let acc = ZERO;
+        let acc = ZERO, accAbs = ZERO;
         const dd = dys.map(fromNumber);
         // Deviations share a denominator in the batch case; sum numerators over it when they do.
         const den = devFinite.length ? devFinite[0].d : 1n;
         if (devFinite.every((d) => d.d === den)) {
           const dyE = Math.min(...dys.map((v) => dyadic(v).e), 0);
-          let t = 0n;
+          let t = 0n, tAbs = 0n;
           for (const [j, d] of devFinite.entries()) {
             const { m, e } = dyadic(dys[j]);
-            t += d.n * (m << BigInt(e - dyE));
+            const term = d.n * (m << BigInt(e - dyE));
+            t += term;
+            tAbs += term < 0n ? -term : term;
           }
           acc = rmul(rat(t, den), pow2(dyE));
+          accAbs = rmul(rat(tAbs, den), pow2(dyE));
         } else {
-          for (const [j, d] of devFinite.entries()) acc = reduce(radd(acc, rmul(dd[j], d)));
+          for (const [j, d] of devFinite.entries()) {
+            const term = rmul(dd[j], d);
+            acc = reduce(radd(acc, term));
+            accAbs = reduce(radd(accAbs, rabs(term)));
+          }
         }
         P = lift(acc);
+        sumAbsDyDev = accAbs;
       } else {
         P = specialSum(dyVals.map((v, j) => K.mul(v, devs[j])))!;
         if (P === undefined) P = NaN; // unreachable: a non-finite deviation makes a non-finite term
@@ -420,9 +549,29 @@ function evaluate(request: StepRequest): Evaluation {
         }
       }
     }
+    channelScales(scales, ch, {
+      useBatch,
+      train: mode === "train",
+      tracked,
+      n,
+      xs,
+      dys: dy ? dys : undefined,
+      gamma,
+      beta,
+      rm,
+      rv,
+      mean,
+      variance,
+      u: typeof s === "number" ? s : K.round(s, "float64"),
+      devFinite,
+      sumAbsDyDev,
+      emptyUnchanged: c.emptyBatch === "unchanged",
+      weights: tracked && mode === "train" ? momentumWeights(c, state.num_batches_tracked + 1, n) : undefined,
+    });
   }
   return {
     outputs,
+    scales,
     ...(mode === "train" && tracked ? { numBatchesTracked: state.num_batches_tracked + 1 } : {}),
   };
 }
@@ -489,4 +638,39 @@ export function exactStep(request: StepRequest, dtype: DType = request.dtype): S
 export function exactStepIn(request: StepRequest, dtypes: readonly DType[]): StepOutputs[] {
   const ev = evaluate(request);
   return dtypes.map((d) => rounded(ev, d));
+}
+
+/**
+ * The exact outputs of one step rounded into several dtypes, with each output's
+ * error scale per channel (FORMAT.md, "Scale": the `exact_scale` of format
+ * 1.2), as the Python oracle writes them into the fixtures. A refused step has
+ * no scales.
+ *
+ * @param request The step.
+ * @param dtypes The formats to round into.
+ * @returns One answer per dtype, in order, and the scales by output name (one number per channel).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { exactStepWithScales, PRESETS, tensor } from "../../mod.ts";
+ * const { answers: [f64], scales } = exactStepWithScales({
+ *   mode: "train", dtype: "float64", convention: { ...PRESETS.pytorch, epsilon: 0 },
+ *   x: tensor("float64", [2, 1], [1, 3]), dy: tensor("float64", [2, 1], [1, 1]),
+ *   state: { gamma: tensor("float64", [1], [1]), beta: tensor("float64", [1], [0]),
+ *     running_mean: tensor("float64", [1], [0]), running_var: tensor("float64", [1], [1]), num_batches_tracked: 0 },
+ * }, ["float64"]);
+ * // dx is exactly 0 (two values per channel, eps 0); its scale is that of its terms (2 + 3).
+ * assert(f64.outputs!.dx.data[0] === 0 && scales!.dx[0] === 5 && scales!.y[0] === 3);
+ * ```
+ */
+export function exactStepWithScales(
+  request: StepRequest,
+  dtypes: readonly DType[],
+): { answers: StepOutputs[]; scales?: Record<string, number[]> } {
+  const ev = evaluate(request);
+  return {
+    answers: dtypes.map((d) => rounded(ev, d)),
+    ...(ev.error ? {} : { scales: Object.fromEntries(ev.scales) }),
+  };
 }

@@ -18,9 +18,10 @@
 import { type BatchNormConvention, PRESETS } from "../reference/convention.ts";
 import { roundToDType } from "../reference/dtype.ts";
 import type { Tensor } from "../reference/tensor.ts";
-import { exactStepIn } from "./exact.ts";
+import { exactStepWithScales } from "./exact.ts";
 import type { FixtureCase, FixtureStep } from "./fixture.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
+import { exactFields } from "./random.ts";
 
 /** The dtypes an exhaustive sweep covers. */
 export type SweepDType = "float16" | "bfloat16";
@@ -86,7 +87,7 @@ function oneStep(
   features: string[],
 ): FixtureCase {
   const request: StepRequest = { mode, dtype, convention, x, ...(dy ? { dy } : {}), state };
-  const [own, twin] = exactStepIn(request, [dtype, "float64"]);
+  const { answers: [own, twin], scales } = exactStepWithScales(request, [dtype, "float64"]);
   const step: FixtureStep = own.error
     ? {
       mode,
@@ -98,6 +99,7 @@ function oneStep(
       inputs: dy ? { x, dy } : { x },
       expected: outputsOf(own, dtype),
       expectedFloat64: outputsOf(twin, "float64"),
+      ...exactFields(twin, scales!),
     };
   return {
     name,

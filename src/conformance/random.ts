@@ -19,7 +19,7 @@
 import { type BatchNormConvention, CONVENTION_VALUES } from "../reference/convention.ts";
 import { type DType, DTYPES, formatInfo, roundToDType } from "../reference/dtype.ts";
 import type { Tensor } from "../reference/tensor.ts";
-import { exactStepIn } from "./exact.ts";
+import { exactStepWithScales } from "./exact.ts";
 import { conventionToConfig, type FixtureCase, type FixtureFile, type FixtureStep } from "./fixture.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
 
@@ -194,6 +194,25 @@ function outputsOf(o: StepOutputs, dtype: DType): Record<string, Tensor | number
 }
 
 /**
+ * Format 1.2's exact fields of a step: `expected_exact` (every tensor output's exact value rounded once to binary64)
+ * and `exact_scale` (its error scale per channel), so random and exhaustive cases are judged by the rule fixtures are.
+ *
+ * @param float64 The exact evaluator's answer rounded to binary64.
+ * @param scales The evaluator's scales.
+ * @returns The step fields `expectedExact` and `exactScale`.
+ */
+export function exactFields(
+  float64: StepOutputs,
+  scales: Record<string, number[]>,
+): { expectedExact: Record<string, Tensor>; exactScale: Record<string, number[]> } {
+  const expectedExact: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(float64.outputs ?? {})) {
+    expectedExact[name] = toTensor("float64", t.shape, t.data);
+  }
+  return { expectedExact, exactScale: Object.fromEntries(Object.keys(expectedExact).map((k) => [k, scales[k]])) };
+}
+
+/**
  * Case `index` of the random run `seed`, with the exact evaluator's expectations
  * (in the case's dtype, and for narrower dtypes a float64 twin: the exact value
  * rounded to binary64).
@@ -295,7 +314,7 @@ export function randomCase(seed: bigint, index: number, extremes = false): Fixtu
       ? toTensor(dtype, shape, Array.from(data, () => r(rng.normal() * rng.decades(-1, 1))))
       : undefined;
     const request: StepRequest = { mode, dtype, convention, x, ...(dy ? { dy } : {}), state };
-    const [own, twin] = exactStepIn(request, [dtype, "float64"]);
+    const { answers: [own, twin], scales } = exactStepWithScales(request, [dtype, "float64"]);
     if (own.error) {
       steps.push({
         mode,
@@ -311,6 +330,7 @@ export function randomCase(seed: bigint, index: number, extremes = false): Fixtu
       inputs: dy ? { x, dy } : { x },
       expected,
       ...(dtype === "float64" ? {} : { expectedFloat64: outputsOf(twin, "float64") }),
+      ...exactFields(twin, scales!),
     });
     if (mode === "train" && tracked) {
       state = {
@@ -383,7 +403,7 @@ export function randomFixtureFile(
   if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`case count ${count} must be an integer >= 0`);
   return {
     url: `random:${seed}`,
-    formatVersion: "1.1",
+    formatVersion: "1.2",
     provenance: randomProvenance(seed, count),
     cases: Array.from({ length: count }, (_, i) => randomCase(seed, start + i, options.extremes)),
   };
@@ -394,7 +414,7 @@ function randomProvenance(seed: bigint, count: number) {
     source: "random",
     framework: "exact evaluator",
     version: "src/conformance/exact.ts",
-    api: "exactStepIn",
+    api: "exactStepWithScales",
     generator: "src/conformance/random.ts",
     command: `deno task conform --random ${count} --seed ${seed}`,
     seed: 0,
@@ -437,7 +457,7 @@ function outputsJson(o: Readonly<Record<string, Tensor | number>>): unknown {
 export function fixtureText(cases: readonly FixtureCase[], seed: bigint): string {
   const json = {
     format: "batchnorm-conformance-fixture",
-    format_version: "1.1",
+    format_version: "1.2",
     provenance: randomProvenance(seed, cases.length),
     cases: cases.map((c) => ({
       name: c.name,
@@ -461,6 +481,8 @@ export function fixtureText(cases: readonly FixtureCase[], seed: bigint): string
         inputs: Object.fromEntries(Object.entries(s.inputs).map(([k, v]) => [k, tensorJson(v)])),
         ...(s.expected ? { expected: outputsJson(s.expected) } : {}),
         ...(s.expectedFloat64 ? { expected_float64: outputsJson(s.expectedFloat64) } : {}),
+        ...(s.expectedExact ? { expected_exact: outputsJson(s.expectedExact) } : {}),
+        ...(s.exactScale ? { exact_scale: s.exactScale } : {}),
         ...(s.expectedError ? { expected_error: s.expectedError } : {}),
       })),
     })),
