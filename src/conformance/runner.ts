@@ -41,6 +41,11 @@ export interface Implementation {
   readonly adapter: Adapter | { readonly wholeCase: CaseAdapter };
   /** What it supports; absent means everything. */
   readonly supports?: Capabilities;
+  /**
+   * Told before a run which cases will be asked for, in order, so that it can send them ahead (the subprocess
+   * protocol's batches, `fixtures/PROTOCOL.md`). Optional.
+   */
+  readonly upcoming?: (cases: readonly FixtureCase[]) => void;
 }
 
 /** Which cases to run. Every field narrows the selection; absent means no narrowing. */
@@ -447,6 +452,7 @@ export async function runSuite(
   const ignore = [...OUTPUT_NAMES, "num_batches_tracked"].filter((o) =>
     (caps.backward === false && GRADIENTS.includes(o)) || (caps.outputs !== undefined && !caps.outputs.includes(o))
   );
+  impl.upcoming?.(selected.map(({ c }) => c));
   for (const { c, f } of selected) {
     const started = performance.now();
     const base = {
