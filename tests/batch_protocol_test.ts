@@ -39,7 +39,7 @@ function sweepFile(from: number, to: number): FixtureFile {
 async function run(
   args: string[],
   files: FixtureFile[],
-  options: { batchCases?: number; timeoutMs?: number } = {},
+  options: { batchCases?: number; batchBytes?: number; timeoutMs?: number } = {},
 ): Promise<{ report: SuiteReport; impl: SubprocessImplementation }> {
   const impl = await SubprocessImplementation.start({ command: ["/usr/bin/python3", ...args], ...options });
   try {
@@ -71,7 +71,7 @@ Deno.test("a protocol 1.0 program is served one case a line; a 1.1 program gets 
   assertEquals(statuses(mutantNew.report), statuses(mutantOld.report));
 });
 
-Deno.test("a program's hello can lower the batch size; batchCases 1 sends single case lines", async () => {
+Deno.test("the batch bounds: batchCases 1 sends single case lines; the hello's max_cases and batchBytes split batches", async () => {
   const files = [sweepFile(0, 10)];
   const single = await run([NUMPY], files, { batchCases: 1 });
   assert(!single.impl.batching);
@@ -82,6 +82,14 @@ Deno.test("a program's hello can lower the batch size; batchCases 1 sends single
   assertEquals(lowered.report.totals.pass, 10);
   assertEquals(lowered.impl.batches, 3);
   assertEquals(lowered.impl.restarts, 0);
+  // The byte bound: a sweep case's message is under 1,000 bytes, so 3,000 bytes hold a few of them (not all ten), and a
+  // bound below one case's size still sends each case (alone).
+  const bytes = await run([NUMPY], files, { batchBytes: 3000 });
+  assertEquals(bytes.report.totals.pass, 10);
+  assert(bytes.impl.batches >= 2 && bytes.impl.batches < 10, `${bytes.impl.batches} batches`);
+  const alone = await run([NUMPY], files, { batchBytes: 1 });
+  assertEquals(alone.report.totals.pass, 10);
+  assertEquals(alone.impl.batches, 10);
 });
 
 Deno.test("answers in any order within a batch are matched by id", async () => {
