@@ -16,7 +16,7 @@ import type { BatchNormConvention } from "../reference/convention.ts";
 import { CONFIG_KEYS, conventionToConfig, type FixtureCase } from "./fixture.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
 import { caseRequests } from "./harness.ts";
-import { type Capabilities, type Implementation, unsupportedReason } from "./runner.ts";
+import type { Capabilities, Implementation } from "./runner.ts";
 import type { Tensor } from "../reference/tensor.ts";
 
 /** The protocol's name, sent in both hellos. */
@@ -382,13 +382,14 @@ export class SubprocessImplementation implements Implementation {
   }
 
   /**
-   * Told by {@linkcode runSuite}, before a run, which cases it will ask for and in which order. A program that speaks
+   * Told by {@linkcode runSuite}, before a run, which cases it will ask for (the very objects, skipped ones left out)
+   * and in which order. A program that speaks
    * protocol 1.1 then gets them in `batch` messages, many cases a line; a 1.0 program one case a line, as before.
    *
    * @param cases The cases, in the order they will be asked for.
    */
   upcoming(cases: readonly FixtureCase[]): void {
-    this.#queue = cases.filter((c) => unsupportedReason(c, this.supports) === undefined);
+    this.#queue = [...cases];
     this.#position = new Map(this.#queue.map((c, i) => [c, i]));
     this.#answered.clear();
     this.#unanswered.clear();
