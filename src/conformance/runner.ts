@@ -41,6 +41,11 @@ export interface Implementation {
   readonly adapter: Adapter | { readonly wholeCase: CaseAdapter };
   /** What it supports; absent means everything. */
   readonly supports?: Capabilities;
+  /**
+   * Told before a run which cases will be asked for, in order, so that it can send them ahead (the subprocess
+   * protocol's batches, `fixtures/PROTOCOL.md`). Optional.
+   */
+  readonly upcoming?: (cases: readonly FixtureCase[]) => void;
 }
 
 /** Which cases to run. Every field narrows the selection; absent means no narrowing. */
@@ -447,15 +452,10 @@ export async function runSuite(
   const ignore = [...OUTPUT_NAMES, "num_batches_tracked"].filter((o) =>
     (caps.backward === false && GRADIENTS.includes(o)) || (caps.outputs !== undefined && !caps.outputs.includes(o))
   );
-  for (const { c, f } of selected) {
-    const started = performance.now();
-    const base = {
-      name: c.name,
-      source: f.provenance.source,
-      file: fileLabel(f.url),
-      dtype: c.dtype,
-      ...(c.frameworkDefect ? { defect: c.frameworkDefect } : {}),
-    };
+  // What each case is run as (its convention possibly substituted or replaced by a declared equivalent) and whether it
+  // is skipped, decided before the run: an implementation that sends cases ahead (protocol 1.1's batches) is told the
+  // cases it will be asked for, in order.
+  const plans = selected.map(({ c, f }) => {
     const unchecked = ignore.filter((o) => c.steps.some((s) => s.expected?.[o] !== undefined));
     // A momentum, momentum reading or running-variance form the implementation cannot take: run the case under one
     // it declares, judging every output but the running statistics (relevance.ts, runningSubstitution).
@@ -481,6 +481,18 @@ export async function runSuite(
     const skip = (sub && !judgeable ? `convention ${sub.note} not supported` : undefined) ??
       unsupportedReason(c, capsHere) ??
       (judgeable ? undefined : `nothing to judge: every output it expects (${unchecked.join(", ")}) is undeclared`);
+    return { c, f, unchecked, sub, judgedOut, run, skip };
+  });
+  impl.upcoming?.(plans.filter((p) => !p.skip).map((p) => p.run));
+  for (const { c, f, unchecked, sub, judgedOut, run, skip } of plans) {
+    const started = performance.now();
+    const base = {
+      name: c.name,
+      source: f.provenance.source,
+      file: fileLabel(f.url),
+      dtype: c.dtype,
+      ...(c.frameworkDefect ? { defect: c.frameworkDefect } : {}),
+    };
     let report: CaseReport;
     if (skip) report = { ...base, status: "skip", reason: skip, ms: 0 };
     else {

@@ -15,13 +15,16 @@
 import type { BatchNormConvention } from "../reference/convention.ts";
 import { CONFIG_KEYS, conventionToConfig, type FixtureCase } from "./fixture.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
+import { caseRequests } from "./harness.ts";
 import type { Capabilities, Implementation } from "./runner.ts";
 import type { Tensor } from "../reference/tensor.ts";
 
 /** The protocol's name, sent in both hellos. */
 export const PROTOCOL = "batchnorm-conformance";
-/** The protocol version this runner speaks (major.minor). */
-export const PROTOCOL_VERSION = "1.0";
+/** The protocol version this runner speaks (major.minor). 1.1 adds batches of cases; 1.0 programs are served. */
+export const PROTOCOL_VERSION = "1.1";
+/** The first minor version whose programs take `batch` messages. */
+const BATCH_MINOR = 1;
 
 /** How to start and bound the implementation. */
 export interface SubprocessOptions {
@@ -33,6 +36,13 @@ export interface SubprocessOptions {
   readonly maxLineBytes?: number;
   /** Working directory. */
   readonly cwd?: string | URL;
+  /**
+   * Most cases in one `batch` message (protocol 1.1 programs; default 512). 1 sends one case per line, as to a
+   * 1.0 program. A program's hello can lower it (`batch.max_cases`).
+   */
+  readonly batchCases?: number;
+  /** Most bytes of one `batch` message (default 16 MiB); a single case larger than that goes alone. */
+  readonly batchBytes?: number;
 }
 
 const SPECIAL: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
@@ -188,13 +198,32 @@ export class SubprocessImplementation implements Implementation {
   /** What it said it supports. */
   supports: Capabilities = {};
   #options: Required<Omit<SubprocessOptions, "cwd">> & { cwd?: string | URL };
+  /** The minor version the program declared; 1 or more: it takes batches. */
+  #minor = 0;
+  /** The program's own bounds on a batch (its hello's `batch`), if it gave them. */
+  #programBatch: { cases?: number; bytes?: number } = {};
+  /** The cases runSuite will ask for, in order ({@linkcode SubprocessImplementation.upcoming}). */
+  #queue: FixtureCase[] = [];
+  #position = new Map<FixtureCase, number>();
+  /** Answers that came in a batch, before runSuite asked for their case. */
+  #answered = new Map<FixtureCase, StepOutputs[]>();
+  /** Cases of a batch that broke off before their answer: what went wrong. */
+  #unanswered = new Map<FixtureCase, ProtocolError>();
+  /** Batch messages sent, for reports and tests. */
+  batches = 0;
   #running: Running | undefined;
   #id = 0;
   /** Restarts after a failure, for reports. */
   restarts = 0;
 
   private constructor(options: SubprocessOptions) {
-    this.#options = { timeoutMs: 30_000, maxLineBytes: 64 * 2 ** 20, ...options };
+    this.#options = {
+      timeoutMs: 30_000,
+      maxLineBytes: 64 * 2 ** 20,
+      batchCases: 512,
+      batchBytes: 16 * 2 ** 20,
+      ...options,
+    };
   }
 
   /**
@@ -264,6 +293,10 @@ export class SubprocessImplementation implements Implementation {
           `protocol version ${JSON.stringify(hello.version)} is not ${PROTOCOL_VERSION.split(".")[0]}.x`,
         );
       }
+      this.#minor = Number(String(hello.version).split(".")[1]) || 0;
+      const b = hello.batch as Record<string, unknown> | undefined;
+      const bound = (v: unknown) => (Number.isInteger(v) && (v as number) >= 1 ? v as number : undefined);
+      this.#programBatch = b && typeof b === "object" ? { cases: bound(b.max_cases), bytes: bound(b.max_bytes) } : {};
       this.name = typeof hello.name === "string" && hello.name ? hello.name : this.#options.command.join(" ");
       this.supports = readCapabilities(hello.supports);
       return running;
@@ -282,15 +315,20 @@ export class SubprocessImplementation implements Implementation {
     }
   }
 
-  async #receive(type: string, id?: number): Promise<Record<string, unknown>> {
+  async #receive(
+    type: string,
+    id?: number | ReadonlySet<number>,
+    deadline = Date.now() + this.#options.timeoutMs,
+    waited = this.#options.timeoutMs,
+  ): Promise<Record<string, unknown>> {
     const r = this.#running!;
     let line: string;
     try {
-      line = await r.lines.next(Date.now() + this.#options.timeoutMs);
+      line = await r.lines.next(deadline);
     } catch (e) {
       const why = (e as Error).message;
       if (why === "timeout") {
-        throw new ProtocolError(this.#died(`no answer within ${this.#options.timeoutMs / 1000} s (timeout)`));
+        throw new ProtocolError(this.#died(`no answer within ${waited / 1000} s (timeout)`));
       }
       // Give the exit status a moment to arrive, so the reason can say the process exited.
       await Promise.race([r.status, new Promise((resolve) => setTimeout(resolve, 200))]);
@@ -309,8 +347,13 @@ export class SubprocessImplementation implements Implementation {
     if (m.type !== type) {
       throw new ProtocolError(`malformed output: expected type "${type}", got ${JSON.stringify(m.type)}`);
     }
-    if (id !== undefined && m.id !== id) {
+    if (typeof id === "number" && m.id !== id) {
       throw new ProtocolError(`malformed output: answer for id ${JSON.stringify(m.id)}, expected ${id} (out of order)`);
+    }
+    if (typeof id === "object" && !id.has(m.id as number)) {
+      throw new ProtocolError(
+        `malformed output: answer for id ${JSON.stringify(m.id)}, not an unanswered case of the batch`,
+      );
     }
     return m;
   }
@@ -338,33 +381,56 @@ export class SubprocessImplementation implements Implementation {
     await r.writer.close().catch(() => {});
   }
 
-  /** The whole-case adapter: sends one case line, reads one result line. */
+  /**
+   * Told by {@linkcode runSuite}, before a run, which cases it will ask for (the very objects, skipped ones left out)
+   * and in which order. A program that speaks
+   * protocol 1.1 then gets them in `batch` messages, many cases a line; a 1.0 program one case a line, as before.
+   *
+   * @param cases The cases, in the order they will be asked for.
+   */
+  upcoming(cases: readonly FixtureCase[]): void {
+    this.#queue = [...cases];
+    this.#position = new Map(this.#queue.map((c, i) => [c, i]));
+    this.#answered.clear();
+    this.#unanswered.clear();
+  }
+
+  /** Whether it speaks 1.1: whether it is sent batches (after the hello; a restart asks again). */
+  get batching(): boolean {
+    return this.#minor >= BATCH_MINOR && this.#batchCases > 1;
+  }
+
+  get #batchCases(): number {
+    return Math.min(this.#options.batchCases, this.#programBatch.cases ?? Infinity);
+  }
+
+  async #ensureRunning(): Promise<void> {
+    if (!this.#running || this.#running.exited) {
+      if (this.#running) await this.#kill();
+      this.restarts++;
+      await this.#spawn();
+    }
+  }
+
+  /** The whole-case adapter: one case a line (1.0), or the next batch of upcoming cases (1.1). */
   readonly adapter = {
     wholeCase: async (requests: readonly StepRequest[], c: FixtureCase): Promise<StepOutputs[]> => {
-      if (!this.#running || this.#running.exited) {
-        if (this.#running) await this.#kill();
-        this.restarts++;
-        await this.#spawn();
+      const early = this.#answered.get(c);
+      if (early) {
+        this.#answered.delete(c);
+        return early;
       }
+      const lost = this.#unanswered.get(c);
+      if (lost) {
+        this.#unanswered.delete(c);
+        throw lost;
+      }
+      await this.#ensureRunning();
+      const at = this.#position.get(c);
+      if (this.batching && at !== undefined) return await this.#batch(requests, c, at);
       const id = ++this.#id;
       try {
-        await this.#send({
-          type: "case",
-          id,
-          name: c.name,
-          dtype: c.dtype,
-          config: requests[0]?.convention
-            ? conventionToConfig(requests[0].convention)
-            : requests[0]?.defaultsExcept
-            ? partialConfig(requests[0].defaultsExcept)
-            : null,
-          steps: requests.map((r) => ({
-            mode: r.mode,
-            x: encodeTensor(r.x),
-            ...(r.dy ? { dy: encodeTensor(r.dy) } : {}),
-            state: encodeState(r.state),
-          })),
-        });
+        await this.#sendLine(caseMessage(id, requests, c));
         const result = await this.#receive("result", id);
         return readSteps(result.steps, requests.length);
       } catch (e) {
@@ -374,6 +440,75 @@ export class SubprocessImplementation implements Implementation {
       }
     },
   };
+
+  async #sendLine(line: string): Promise<void> {
+    const r = this.#running!;
+    try {
+      await r.writer.write(new TextEncoder().encode(line + "\n"));
+    } catch {
+      throw new ProtocolError(this.#died("could not write to the process"));
+    }
+  }
+
+  /**
+   * Sends case `c` and the upcoming cases after it in one `batch` line (bounded in count and bytes), reads one
+   * `result` line per case in any order, keeps the others' answers for when they are asked for. When the batch breaks
+   * off (crash, timeout, malformed line), every case without its answer fails with the reason and the process is
+   * killed; the next case starts it again.
+   */
+  async #batch(requests: readonly StepRequest[], c: FixtureCase, at: number): Promise<StepOutputs[]> {
+    const maxBytes = Math.min(this.#options.batchBytes, this.#programBatch.bytes ?? Infinity);
+    const members: { c: FixtureCase; id: number; steps: number }[] = [];
+    const parts: string[] = [];
+    let bytes = 0;
+    for (let i = at; i < this.#queue.length && members.length < this.#batchCases; i++) {
+      const d = this.#queue[i];
+      if (this.#answered.has(d) || this.#unanswered.has(d)) break;
+      const reqs = d === c ? requests : caseRequests(d);
+      const id = ++this.#id;
+      const text = caseMessage(id, reqs, d);
+      if (members.length && bytes + text.length + 1 > maxBytes) break;
+      members.push({ c: d, id, steps: reqs.length });
+      parts.push(text);
+      bytes += text.length + 1;
+    }
+    const byId = new Map(members.map((m) => [m.id, m]));
+    const waiting = new Set(byId.keys());
+    const answers = new Map<FixtureCase, StepOutputs[]>();
+    this.batches++;
+    try {
+      await this.#sendLine(`{"type":"batch","cases":[${parts.join(",")}]}`);
+      // The timeout scales with the batch: the k-th answer is due k timeouts after the batch was sent.
+      const sent = Date.now();
+      while (waiting.size) {
+        const k = members.length - waiting.size + 1;
+        const result = await this.#receive(
+          "result",
+          waiting,
+          sent + k * this.#options.timeoutMs,
+          k * this.#options.timeoutMs,
+        );
+        const m = byId.get(result.id as number)!;
+        waiting.delete(m.id);
+        answers.set(m.c, readSteps(result.steps, m.steps));
+      }
+    } catch (e) {
+      await this.#kill();
+      const why = (e as Error).message;
+      for (const m of members) {
+        if (answers.has(m.c) || m.c === c) continue;
+        this.#unanswered.set(
+          m.c,
+          new ProtocolError(`${why} (a batch of ${members.length} cases broke off before this case's answer)`),
+        );
+      }
+      for (const [d, a] of answers) if (d !== c) this.#answered.set(d, a);
+      if (!answers.has(c)) throw e;
+      return answers.get(c)!;
+    }
+    for (const [d, a] of answers) if (d !== c) this.#answered.set(d, a);
+    return answers.get(c)!;
+  }
 
   /** Says goodbye and waits up to 2 s for the process to exit, then kills it. Always leaves no process behind. */
   async close(): Promise<void> {
@@ -389,6 +524,27 @@ export class SubprocessImplementation implements Implementation {
       await this.#kill();
     }
   }
+}
+
+/** One case's message (a `case` line, or a member of a `batch`). */
+function caseMessage(id: number, requests: readonly StepRequest[], c: FixtureCase): string {
+  return JSON.stringify({
+    type: "case",
+    id,
+    name: c.name,
+    dtype: c.dtype,
+    config: requests[0]?.convention
+      ? conventionToConfig(requests[0].convention)
+      : requests[0]?.defaultsExcept
+      ? partialConfig(requests[0].defaultsExcept)
+      : null,
+    steps: requests.map((r) => ({
+      mode: r.mode,
+      x: encodeTensor(r.x),
+      ...(r.dy ? { dy: encodeTensor(r.dy) } : {}),
+      state: encodeState(r.state),
+    })),
+  });
 }
 
 function readSteps(steps: unknown, count: number): StepOutputs[] {

@@ -5,7 +5,10 @@ with `deno task conform --exec "/usr/bin/python3 tests/third_party/numpy_batchno
 
 Every output is computed in float64 (sums with math.fsum, correctly rounded) and rounded once to the case's dtype.
 
-    numpy_batchnorm.py [--mutant NAME] [--dtypes D,D]
+    numpy_batchnorm.py [--mutant NAME] [--dtypes D,D] [--protocol 1.0|1.1]
+
+--protocol 1.0 plays a program written before batches (one case a line); the default, 1.1, takes `batch` messages
+and answers each of their cases on its own line, writing the batch's answers at once.
 
 NAME makes a deliberate mistake, for tests/third_party_test.ts to show that the cases aimed at it fail:
   epsilon-outside   (x - mean) / (sqrt(var) + eps) whatever the config says
@@ -22,6 +25,10 @@ import numpy as np
 
 # --dtypes D,D: declare only these dtypes (the runner's tests use it to get a run in which every case is skipped).
 DTYPES = sys.argv[sys.argv.index("--dtypes") + 1].split(",") if "--dtypes" in sys.argv else None
+# --protocol 1.0: speak the protocol as it was before batches (tests show that such a program is still served).
+VERSION = sys.argv[sys.argv.index("--protocol") + 1] if "--protocol" in sys.argv else "1.1"
+if VERSION not in ("1.0", "1.1"):
+    sys.exit(f"unknown protocol version {VERSION!r}; known: 1.0, 1.1")
 MUTANTS = ("epsilon-outside", "momentum-flipped", "no-bessel", "default-epsilon", "accept-single")
 MUTANT = sys.argv[sys.argv.index("--mutant") + 1] if "--mutant" in sys.argv else None
 if MUTANT is not None and MUTANT not in MUTANTS:
@@ -204,11 +211,17 @@ def main():
     for line in sys.stdin:
         msg = json.loads(line)
         if msg["type"] == "hello":
-            reply = {"type": "hello", "protocol": "batchnorm-conformance", "version": "1.0",
+            reply = {"type": "hello", "protocol": "batchnorm-conformance", "version": VERSION,
                      "name": f"numpy third party{' (mutant: ' + MUTANT + ')' if MUTANT else ''}",
                      "supports": {"errors": True, **({"dtypes": DTYPES} if DTYPES else {})}}
         elif msg["type"] == "case":
             reply = answer_case(msg)
+        elif msg["type"] == "batch" and VERSION != "1.0":
+            # Each answer as soon as it is computed: the k-th answer of a batch is due k timeouts after it was sent.
+            for c in msg["cases"]:
+                sys.stdout.write(json.dumps(answer_case(c), allow_nan=False) + "\n")
+                sys.stdout.flush()
+            continue
         elif msg["type"] == "bye":
             break
         else:
