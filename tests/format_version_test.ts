@@ -3,7 +3,7 @@
  * uses a field newer than the version it declares (FORMAT_ADDITIONS in src/fixture.ts, FORMAT.md "Versions").
  */
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { CONFIG_KEYS } from "../src/conformance/fixture.ts";
+import { CONFIG_KEYS } from "../src/conformance/config.ts";
 import {
   FEATURES,
   FixtureError,

@@ -3,7 +3,7 @@
  * to judge, a defect case answered badly; and what the summary says about what it did not check or measure.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { CONFIG_KEYS } from "../src/conformance/fixture.ts";
+import { CONFIG_KEYS } from "../src/conformance/config.ts";
 import {
   type Adapter,
   describeFailure,

@@ -12,7 +12,7 @@
  */
 
 import type { KnownFinding } from "./diagnosis.ts";
-import { FIXTURES_URL } from "./fixture.ts";
+import { FIXTURES_URL } from "./load_fixtures.ts";
 
 /** The register's format name. */
 export const FINDINGS_FORMAT = "batchnorm-conformance-findings";

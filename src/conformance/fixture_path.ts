@@ -7,7 +7,8 @@
  * @module
  */
 
-import { FixtureError, type FixtureFile, loadAllFixtures, loadFixture, loadFixtureIndex } from "./fixture.ts";
+import { FixtureError, type FixtureFile } from "./fixture.ts";
+import { loadAllFixtures, loadFixture, loadFixtureIndex } from "./load_fixtures.ts";
 
 async function exists(url: URL): Promise<boolean> {
   try {

@@ -5,7 +5,7 @@
  * runner with selection and expected failures, the subprocess protocol for
  * implementations in other languages, fingerprinting and reports.
  *
- * Data flows fixture → loader (`fixture.ts`) → harness (`harness.ts`, judged by
+ * Data flows fixture → loader (`load_fixtures.ts`, `parse_fixture.ts`) → harness (`harness.ts`, judged by
  * `tolerance.ts`) → runner (`runner.ts`) → report (`report.ts`); an
  * implementation sits behind an adapter or the protocol (`subprocess.ts`).
  *
@@ -31,8 +31,8 @@ export {
   TOLERANCE,
   ulpError,
 } from "./tolerance.ts";
+export { conventionToConfig } from "./config.ts";
 export {
-  conventionToConfig,
   type ExpectedError,
   FEATURES,
   FIXTURE_FORMAT,
@@ -40,18 +40,20 @@ export {
   type FixtureCase,
   FixtureError,
   type FixtureFile,
-  type FixtureIndexEntry,
-  FIXTURES_URL,
   type FixtureStep,
   FORMAT_ADDITIONS,
+  newerField,
+  OUTPUT_NAMES,
+  type Provenance,
+} from "./fixture.ts";
+export {
+  type FixtureIndexEntry,
+  FIXTURES_URL,
   loadAllFixtures,
   loadFixture,
   loadFixtureIndex,
-  newerField,
-  OUTPUT_NAMES,
-  parseFixture,
-  type Provenance,
-} from "./fixture.ts";
+} from "./load_fixtures.ts";
+export { parseFixture } from "./parse_fixture.ts";
 export {
   type Adapter,
   type CaseAdapter,

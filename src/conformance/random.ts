@@ -20,7 +20,8 @@ import { type BatchNormConvention, CONVENTION_VALUES } from "../reference/conven
 import { type DType, DTYPES, formatInfo, roundToDType } from "../reference/dtype.ts";
 import type { Tensor } from "../reference/tensor.ts";
 import { exactStepWithScales } from "./exact.ts";
-import { conventionToConfig, type FixtureCase, type FixtureFile, type FixtureStep } from "./fixture.ts";
+import { conventionToConfig } from "./config.ts";
+import type { FixtureCase, FixtureFile, FixtureStep } from "./fixture.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
 
 const MASK = (1n << 64n) - 1n;

@@ -13,7 +13,8 @@
  */
 
 import type { BatchNormConvention } from "../reference/convention.ts";
-import { CONFIG_KEYS, conventionToConfig, type FixtureCase } from "./fixture.ts";
+import { CONFIG_KEYS, conventionToConfig } from "./config.ts";
+import type { FixtureCase } from "./fixture.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
 import { caseRequests } from "./harness.ts";
 import type { Capabilities, Implementation } from "./runner.ts";
