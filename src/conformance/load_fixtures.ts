@@ -76,7 +76,7 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
  *
  * @example
  * ```ts ignore
- * import { loadFixtureIndex } from "./fixture.ts";
+ * import { loadFixtureIndex } from "../../mod.ts";
  * const files = await loadFixtureIndex();
  * console.log(files.map((f) => f.path));
  * ```
@@ -119,7 +119,7 @@ export async function loadFixtureIndex(
  *
  * @example
  * ```ts ignore
- * import { FIXTURES_URL, loadFixture } from "./fixture.ts";
+ * import { FIXTURES_URL, loadFixture } from "../../mod.ts";
  * const f = await loadFixture(new URL("pytorch/functional.json", FIXTURES_URL));
  * console.log(f.provenance.version, f.cases.length);
  * ```
@@ -149,7 +149,7 @@ export async function loadFixture(
  *
  * @example
  * ```ts ignore
- * import { loadAllFixtures } from "./fixture.ts";
+ * import { loadAllFixtures } from "../../mod.ts";
  * for (const f of await loadAllFixtures()) console.log(f.url, f.cases.length);
  * ```
  */

@@ -234,7 +234,7 @@ function readDefect(r: Reader, v: Json, path: string): { issue: string; summary:
  * @example
  * ```ts
  * import { assert } from "@std/assert";
- * import { FixtureError, parseFixture } from "./fixture.ts";
+ * import { FixtureError, parseFixture } from "../../mod.ts";
  * try {
  *   parseFixture('{"format": "x"}', "bad.json");
  * } catch (e) {
