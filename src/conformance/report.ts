@@ -68,7 +68,8 @@ export function formatSummary(report: SuiteReport): string {
     const n = (s: string) => String(cs.filter((c) => c.status === s).length);
     const shares = cs.filter((c) => c.status !== "skip" && c.worstShare !== undefined).map((c) => c.worstShare!);
     const defects = source === DEFECTS;
-    const worst = defects ? "apart" : shares.length ? Math.max(...shares).toPrecision(3) : "-";
+    // Defect cases judged against the framework's recorded output (files without exact values) measure nothing.
+    const worst = shares.length ? Math.max(...shares).toPrecision(3) : defects ? "apart" : "-";
     if (!shares.length && !defects) unmeasured = true;
     return [source, String(cs.length), n("pass"), n("fail"), n("skip"), n("xfail"), n("xpass"), worst];
   });
@@ -82,8 +83,9 @@ export function formatSummary(report: SuiteReport): string {
   if (unmeasured) out.push(`("-": nothing measured, no output of those cases was compared)`);
   if (groups.has(DEFECTS)) {
     out.push(
-      "Known framework defects are judged apart: such a case passes when the answer is complete and differs from " +
-        "the framework's recorded (defective) output; their errors are not in the worst column.",
+      "Cases labelled with a known framework defect are listed on their own row. Where their file has exact values " +
+        "(format 1.2) they are judged against them like any other case; in files without, such a case passes when the " +
+        "answer is complete and differs from the framework's recorded (defective) output, and measures nothing.",
     );
   }
   // What was not checked, and why.
