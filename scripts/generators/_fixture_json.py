@@ -1,4 +1,4 @@
-"""The fixture file writer of scripts/generators/gen_pytorch.py, without torch, for the generators that run in .venv/.
+"""The fixture file writer of the Python generators (gen_pytorch.py and the .venv/ witnesses), without torch.
 
 Same layout byte for byte: objects indented by two spaces, numeric arrays on one line, every number as the shortest
 decimal that reads back to it (Python repr), the non-finite values as the strings "NaN", "Infinity", "-Infinity",

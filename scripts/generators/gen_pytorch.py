@@ -11,7 +11,6 @@ one thread; numbers are written as Python's shortest round-trip repr; files are
 written to a temporary name and renamed. Re-running gives identical bytes.
 """
 
-import json
 import os
 import random
 import sys
@@ -19,6 +18,8 @@ import zlib
 
 import torch
 import torch.nn.functional as F
+
+from _fixture_json import dump, num, write_atomic  # noqa: F401 (num and write_atomic are used by gen_tf_fused.py and gen_sweep.py)
 
 SEED = 20261122
 GENERATOR = "scripts/generators/gen_pytorch.py"
@@ -38,45 +39,7 @@ torch.use_deterministic_algorithms(True)
 
 # ---------------------------------------------------------------- JSON output
 
-
-def num(v):
-    if v != v:
-        return '"NaN"'
-    if v == float("inf"):
-        return '"Infinity"'
-    if v == float("-inf"):
-        return '"-Infinity"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    return repr(float(v))
-
-
-def dump(value, indent=0):
-    """JSON with objects indented and numeric arrays on one line."""
-    pad = "  " * (indent + 1)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = [f"{pad}{json.dumps(k)}: {dump(v, indent + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
-    if isinstance(value, list):
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            return "[" + ", ".join(num(v) for v in value) + "]"
-        if not value:
-            return "[]"
-        return "[\n" + ",\n".join(pad + dump(v, indent + 1) for v in value) + "\n" + "  " * indent + "]"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return num(value)
-    return json.dumps(value)
-
-
-def write_atomic(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
+# num, dump and write_atomic: the one fixture writer of the Python generators (scripts/generators/_fixture_json.py).
 
 
 def enc(t):
