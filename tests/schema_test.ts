@@ -126,3 +126,25 @@ Deno.test("fixtures/schema.json admits a third party's provenance; this suite's 
   doc.provenance.source = "";
   assert(!validate(doc), "an empty source must still be refused");
 });
+
+Deno.test("fixtures/schema.json takes format 1.3's dtypes and center/scale, and refuses them malformed", async () => {
+  const doc = JSON.parse(await Deno.readTextFile(new URL("fixtures/pytorch/functional.json", root)));
+  doc.format_version = "1.3";
+  const c = doc.cases[0];
+  c.dtypes = { data: c.dtype, params: "float32", running: "float32", saved: "float32", compute: "float32" };
+  c.config.center = c.config.affine;
+  c.config.scale = c.config.affine;
+  assert(validate(doc), ajv.errorsText(validate.errors));
+  for (
+    const breakIt of [
+      (d: typeof doc) => delete d.cases[0].dtypes.running,
+      (d: typeof doc) => (d.cases[0].dtypes.params = "int8"),
+      (d: typeof doc) => (d.cases[0].dtypes.grads = "float32"),
+      (d: typeof doc) => (d.cases[0].config.center = "yes"),
+    ]
+  ) {
+    const d = structuredClone(doc);
+    breakIt(d);
+    assert(!validate(d), "schema accepted it");
+  }
+});

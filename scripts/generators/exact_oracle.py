@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """The exact oracle: annotates fixture files with the exact value of every output (format 1.2).
 
+Format 1.3 cases are annotated the same way: a mixed-precision case's inputs and state are read in their own
+dtypes (every value is a binary64 number whatever its dtype) and its exact values stay binary64 (the judge
+rounds per output dtype); `center` and `scale` choose beta and gamma separately (absent, `affine` does).
+
 Run by `deno task fixtures` with /usr/bin/python3 after the generators, over every fixture file;
 or by hand: `/usr/bin/python3 scripts/generators/exact_oracle.py FILE...` (annotates in place),
 `--check FILE...` (exits 1 when a file's annotations are missing or differ from a fresh computation), or
@@ -249,7 +253,9 @@ def step_exact(config, state, step, names):
     train = step["mode"] == "train"
     track = config["track_running_stats"]
     use_batch = train or not track
-    affine = config["affine"]
+    # Format 1.3: beta (center) and gamma (scale) apply separately; absent, both follow affine.
+    center = config.get("center", config["affine"])
+    scaled = config.get("scale", config["affine"])
     eps_f = max(config["epsilon"], config["epsilon_floor"])
     eps = Fraction(eps_f)
     inside = config["epsilon_placement"] == "inside"
@@ -276,8 +282,8 @@ def step_exact(config, state, step, names):
 
     out = {k: [0.0] * (len(xs) if k in ("y", "dx") else channels) for k in names}
     scale = {k: [0.0] * channels for k in names}
-    gamma = decode(state["gamma"]["data"]) if affine else [1.0] * channels
-    beta = decode(state["beta"]["data"]) if affine else [0.0] * channels
+    gamma = decode(state["gamma"]["data"]) if scaled else [1.0] * channels
+    beta = decode(state["beta"]["data"]) if center else [0.0] * channels
     rms = decode(state["running_mean"]["data"]) if state.get("running_mean") else None
     rvs = decode(state["running_var"]["data"]) if state.get("running_var") else None
 

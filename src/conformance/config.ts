@@ -19,6 +19,8 @@ export const CONFIG_KEYS: Readonly<Record<keyof BatchNormConvention, string>> = 
   momentumKind: "momentum_kind",
   runningVariance: "running_variance",
   affine: "affine",
+  center: "center",
+  scale: "scale",
   trackRunningStats: "track_running_stats",
   singleValueTraining: "single_value_training",
   zeroVarianceInvStd: "zero_variance_invstd",
@@ -39,7 +41,8 @@ export const CONFIG_KEYS: Readonly<Record<keyof BatchNormConvention, string>> = 
  */
 export function conventionToConfig(c: BatchNormConvention): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(CONFIG_KEYS).map(([k, snake]) => [snake, c[k as keyof BatchNormConvention]]),
+    Object.entries(CONFIG_KEYS).filter(([k]) => c[k as keyof BatchNormConvention] !== undefined)
+      .map(([k, snake]) => [snake, c[k as keyof BatchNormConvention]]),
   );
 }
 export function readConvention(r: Reader, v: Json, path: string): BatchNormConvention {
@@ -57,6 +60,18 @@ export function readConvention(r: Reader, v: Json, path: string): BatchNormConve
     );
   }
   if (!Number.isInteger(o.axis)) r.fail(`${path}.axis`, "must be an integer");
+  const affine = r.boolean(o.affine, `${path}.affine`);
+  // Optional since format 1.3: beta and gamma switched separately; absent means `affine`.
+  const center = o.center === undefined ? undefined : r.boolean(o.center, `${path}.center`);
+  const scale = o.scale === undefined ? undefined : r.boolean(o.scale, `${path}.scale`);
+  if ((center !== undefined || scale !== undefined) && affine !== ((center ?? affine) && (scale ?? affine))) {
+    r.fail(
+      `${path}.affine`,
+      `must be center && scale (${center ?? affine} && ${scale ?? affine} = ${
+        (center ?? affine) && (scale ?? affine)
+      })`,
+    );
+  }
   return {
     axis: o.axis as number,
     epsilon: r.number(o.epsilon, `${path}.epsilon`),
@@ -65,7 +80,9 @@ export function readConvention(r: Reader, v: Json, path: string): BatchNormConve
     momentum,
     momentumKind,
     runningVariance: e("runningVariance"),
-    affine: r.boolean(o.affine, `${path}.affine`),
+    affine,
+    ...(center === undefined ? {} : { center }),
+    ...(scale === undefined ? {} : { scale }),
     trackRunningStats: r.boolean(
       o.track_running_stats,
       `${path}.track_running_stats`,

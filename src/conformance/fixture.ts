@@ -34,7 +34,7 @@ export const FIXTURE_FORMAT = "batchnorm-conformance-fixture";
  * assert(FIXTURE_FORMAT_VERSION.startsWith("1."));
  * ```
  */
-export const FIXTURE_FORMAT_VERSION = "1.2";
+export const FIXTURE_FORMAT_VERSION = "1.3";
 /**
  * What each minor version of the format added, beyond 1.0: the case fields, config fields, step fields and features
  * it introduced. A file declares the version whose fields it uses; a reader refuses a file that uses a field newer
@@ -77,6 +77,7 @@ export const FORMAT_ADDITIONS: Readonly<
     ],
   },
   "1.2": { step: ["expected_exact", "exact_scale"] },
+  "1.3": { case: ["dtypes"], config: ["center", "scale"] },
 });
 /** Versions compared as numbers: "1.10" is after "1.9". */
 const minorOf = (version: string) => Number(version.split(".")[1] ?? NaN);
@@ -192,6 +193,106 @@ export const OUTPUT_NAMES: readonly string[] = Object.freeze([
   "dbeta",
 ]);
 /**
+ * The groups of tensors that carry their own dtype in a mixed-precision case (format 1.3's `dtypes`).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { DTYPE_GROUPS } from "./fixture.ts";
+ * assert(DTYPE_GROUPS.join() === "data,params,running,saved");
+ * ```
+ */
+export const DTYPE_GROUPS: readonly DTypeGroup[] = Object.freeze(["data", "params", "running", "saved"]);
+/** A group of tensors sharing one dtype: see {@linkcode TENSOR_GROUP}. */
+export type DTypeGroup = "data" | "params" | "running" | "saved";
+/**
+ * The group of each tensor a case holds (inputs, state, outputs): `data` x, dy, y, dx; `params` gamma, beta and their
+ * gradients; `running` the running statistics (state and outputs); `saved` the batch statistics and inverse std.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { TENSOR_GROUP } from "./fixture.ts";
+ * assert(TENSOR_GROUP.running_var === "running" && TENSOR_GROUP.dgamma === "params");
+ * ```
+ */
+export const TENSOR_GROUP: Readonly<Record<string, DTypeGroup>> = Object.freeze({
+  x: "data",
+  dy: "data",
+  y: "data",
+  dx: "data",
+  gamma: "params",
+  beta: "params",
+  dgamma: "params",
+  dbeta: "params",
+  running_mean: "running",
+  running_var: "running",
+  batch_mean: "saved",
+  batch_var: "saved",
+  saved_invstd: "saved",
+});
+/**
+ * Format 1.3: the dtype of each group of tensors of a mixed-precision case, and the precision the framework states
+ * it computes in (`compute`, information only, never judged).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import type { CaseDTypes } from "./fixture.ts";
+ * const fused: CaseDTypes = { data: "float16", params: "float32", running: "float32", saved: "float32" };
+ * assert(fused.compute === undefined);
+ * ```
+ */
+export interface CaseDTypes {
+  /** x, dy, y, dx: always the case's `dtype`. */
+  readonly data: DType;
+  /** gamma, beta, dgamma, dbeta. */
+  readonly params: DType;
+  /** running_mean, running_var (initial state and outputs). */
+  readonly running: DType;
+  /** batch_mean, batch_var, saved_invstd. */
+  readonly saved: DType;
+  /** The precision the framework states it computes in; information only. */
+  readonly compute?: DType;
+}
+/**
+ * The dtype of a named tensor of a case: its group's under format 1.3's `dtypes`, else the case's `dtype`.
+ *
+ * @param c The case (its `dtype` and optional `dtypes`).
+ * @param name A tensor name: an input (`x`, `dy`), state (`gamma`, `running_var`, …) or output (`dgamma`, …).
+ * @returns The dtype that tensor has in the case.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { tensorDType } from "./fixture.ts";
+ * const c = { dtype: "float16", dtypes: { data: "float16", params: "float32", running: "float32", saved: "float32" } } as const;
+ * assert(tensorDType(c, "y") === "float16" && tensorDType(c, "running_var") === "float32");
+ * assert(tensorDType({ dtype: "float32" }, "dgamma") === "float32");
+ * ```
+ */
+export function tensorDType(c: { readonly dtype: DType; readonly dtypes?: CaseDTypes }, name: string): DType {
+  const group = TENSOR_GROUP[name];
+  return c.dtypes && group ? c.dtypes[group] : c.dtype;
+}
+/**
+ * Whether a case's tensors all share its `dtype` (no `dtypes`, or `dtypes` naming the same dtype everywhere).
+ *
+ * @param c The case.
+ * @returns True for a uniform case.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { isUniform } from "./fixture.ts";
+ * assert(isUniform({ dtype: "float32" }));
+ * assert(!isUniform({ dtype: "float16", dtypes: { data: "float16", params: "float32", running: "float32", saved: "float32" } }));
+ * ```
+ */
+export function isUniform(c: { readonly dtype: DType; readonly dtypes?: CaseDTypes }): boolean {
+  return c.dtypes === undefined || DTYPE_GROUPS.every((g) => c.dtypes![g] === c.dtype);
+}
+/**
  * Where a fixture came from.
  *
  * @example
@@ -296,8 +397,10 @@ export interface FixtureCase {
   readonly api: string;
   /** Seed of this case's inputs. */
   readonly seed: number;
-  /** Element type of x and of every expected tensor. */
+  /** Element type of x, dy, y, dx, and of every other tensor unless `dtypes` says otherwise. */
   readonly dtype: DType;
+  /** Format 1.3: each group's dtype in a mixed-precision case ({@linkcode tensorDType}); absent: uniform. */
+  readonly dtypes?: CaseDTypes;
   /** The convention the framework followed. */
   readonly convention: BatchNormConvention;
   /** Parameters and running statistics before the first step. */

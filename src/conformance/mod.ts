@@ -33,6 +33,9 @@ export {
 } from "./tolerance.ts";
 export { conventionToConfig } from "./config.ts";
 export {
+  type CaseDTypes,
+  DTYPE_GROUPS,
+  type DTypeGroup,
   type ExpectedError,
   FEATURES,
   FIXTURE_FORMAT,
@@ -42,9 +45,12 @@ export {
   type FixtureFile,
   type FixtureStep,
   FORMAT_ADDITIONS,
+  isUniform,
   newerField,
   OUTPUT_NAMES,
   type Provenance,
+  TENSOR_GROUP,
+  tensorDType,
 } from "./fixture.ts";
 export {
   type FixtureIndexEntry,

@@ -12,6 +12,8 @@ import type { Tensor } from "../reference/tensor.ts";
 import { type Json, Reader } from "./_reader.ts";
 import { readConvention } from "./config.ts";
 import {
+  type CaseDTypes,
+  DTYPE_GROUPS,
   type ExpectedError,
   FEATURES,
   FIXTURE_FORMAT,
@@ -22,20 +24,62 @@ import {
   newerField,
   OUTPUT_NAMES,
   type Provenance,
+  TENSOR_GROUP,
 } from "./fixture.ts";
 
+/**
+ * Reads a named tensor of a case. Uniform case: its dtype is the case's (or float64, as 1.0–1.2 allow). Mixed case
+ * (format 1.3 `dtypes`): its dtype is exactly its group's, and a mismatch names the tensor and the group.
+ */
+type TensorReader = (v: Json, path: string, name: string) => Tensor;
+function tensorReader(r: Reader, dtype: DType, dtypes: CaseDTypes | undefined): TensorReader {
+  return (v, path, name) => {
+    if (!dtypes) return r.tensor(v, path, dtype);
+    const group = TENSOR_GROUP[name];
+    const want = dtypes[group];
+    const t = r.tensor(v, path);
+    if (t.dtype !== want) {
+      r.fail(`${path}.dtype`, `${name} is ${t.dtype} but the case's ${group} dtype is ${want}`);
+    }
+    return t;
+  };
+}
+/** Format 1.3's `dtypes`: each group a dtype, `data` the case's own, `compute` optional. */
+function readDTypes(r: Reader, v: Json, path: string, dtype: DType): CaseDTypes | undefined {
+  if (v === undefined) return undefined;
+  const o = r.object(v, path);
+  for (const k of Object.keys(o)) {
+    if (!(DTYPE_GROUPS as readonly string[]).includes(k) && k !== "compute") {
+      r.fail(`${path}.${k}`, `unknown group; known: ${DTYPE_GROUPS.join(", ")}, compute`);
+    }
+  }
+  const read = (k: string): DType => {
+    if (o[k] === undefined) r.fail(`${path}.${k}`, "is required");
+    if (!isDType(o[k])) r.fail(`${path}.${k}`, `unknown dtype ${JSON.stringify(o[k])}`);
+    return o[k] as DType;
+  };
+  const out = {
+    data: read("data"),
+    params: read("params"),
+    running: read("running"),
+    saved: read("saved"),
+    ...(o.compute === undefined ? {} : { compute: read("compute") }),
+  };
+  if (out.data !== dtype) r.fail(`${path}.data`, `must be the case's dtype "${dtype}" (got "${out.data}")`);
+  return out;
+}
 function readOutputs(
   r: Reader,
   v: Json,
   path: string,
-  dtype: DType,
+  tensor: TensorReader,
 ): Record<string, Tensor | number> {
   const o = r.object(v, path);
   const out: Record<string, Tensor | number> = {};
   for (const [k, t] of Object.entries(o)) {
     if (k === "num_batches_tracked") out[k] = r.integer(t, `${path}.${k}`);
     else if (OUTPUT_NAMES.includes(k)) {
-      out[k] = r.tensor(t, `${path}.${k}`, dtype);
+      out[k] = tensor(t, `${path}.${k}`, k);
     } else {r.fail(
         `${path}.${k}`,
         `unknown output; known: ${OUTPUT_NAMES.join(", ")}, num_batches_tracked`,
@@ -53,23 +97,27 @@ function readCase(r: Reader, v: Json, path: string): FixtureCase {
     r.fail(`${path}.features`, "must be an array");
   }
   const features = o.features.map((f, i) => r.oneOf(f, `${path}.features[${i}]`, FEATURES));
+  const dtypes = readDTypes(r, o.dtypes, `${path}.dtypes`, dtype);
+  const tensor = tensorReader(r, dtype, dtypes);
   const s = r.object(o.initial_state, `${path}.initial_state`);
   const opt = (
     k: string,
-  ) => (s[k] === undefined ? undefined : r.tensor(s[k], `${path}.initial_state.${k}`, dtype));
+  ) => (s[k] === undefined ? undefined : tensor(s[k], `${path}.initial_state.${k}`, k));
   if (!Array.isArray(o.steps) || o.steps.length === 0) {
     r.fail(`${path}.steps`, "must be a non-empty array");
   }
+  const convention = readConvention(r, o.config, `${path}.config`);
+  checkCenterScale(r, convention, s, o.steps, path);
   const steps = o.steps.map((st, i): FixtureStep => {
     const p = `${path}.steps[${i}]`;
     const so = r.object(st, p);
     const mode = r.oneOf(so.mode, `${p}.mode`, ["train", "eval"] as const);
     const inputs = r.object(so.inputs, `${p}.inputs`);
-    const x = r.tensor(inputs.x, `${p}.inputs.x`, dtype);
+    const x = tensor(inputs.x, `${p}.inputs.x`, "x");
     if (x.dtype !== dtype) {
       r.fail(`${p}.inputs.x.dtype`, `must be the case's dtype "${dtype}"`);
     }
-    const dy = inputs.dy === undefined ? undefined : r.tensor(inputs.dy, `${p}.inputs.dy`, dtype);
+    const dy = inputs.dy === undefined ? undefined : tensor(inputs.dy, `${p}.inputs.dy`, "dy");
     const hasExpected = so.expected !== undefined,
       hasError = so.expected_error !== undefined;
     if (hasExpected === hasError) {
@@ -90,12 +138,12 @@ function readCase(r: Reader, v: Json, path: string): FixtureCase {
     return {
       mode,
       inputs: dy ? { x, dy } : { x },
-      expected: hasExpected ? readOutputs(r, so.expected, `${p}.expected`, dtype) : undefined,
+      expected: hasExpected ? readOutputs(r, so.expected, `${p}.expected`, tensor) : undefined,
       expectedFloat64: so.expected_float64 === undefined ? undefined : readOutputs(
         r,
         so.expected_float64,
         `${p}.expected_float64`,
-        "float64",
+        tensorReader(r, "float64", undefined),
       ),
       expectedError,
       ...readExact(r, so, p, hasExpected ? so.expected : undefined),
@@ -109,7 +157,8 @@ function readCase(r: Reader, v: Json, path: string): FixtureCase {
     api: r.string(o.api, `${path}.api`),
     seed: r.integer(o.seed, `${path}.seed`),
     dtype,
-    convention: readConvention(r, o.config, `${path}.config`),
+    ...(dtypes ? { dtypes } : {}),
+    convention,
     initialState: {
       gamma: opt("gamma"),
       beta: opt("beta"),
@@ -179,6 +228,36 @@ function checkConsistency(
         );
       }
       tracked = nbt;
+    }
+  });
+}
+/**
+ * Format 1.3's `center` and `scale`, where a case gives either: the initial state holds gamma exactly when scale
+ * applies and beta exactly when center does; no step expects dgamma without scale or dbeta without center.
+ */
+function checkCenterScale(
+  r: Reader,
+  c: { affine: boolean; center?: boolean; scale?: boolean },
+  s: Record<string, Json>,
+  steps: readonly Json[],
+  path: string,
+): void {
+  if (c.center === undefined && c.scale === undefined) return;
+  const center = c.center ?? c.affine, scale = c.scale ?? c.affine;
+  for (const [name, applies, field] of [["gamma", scale, "scale"], ["beta", center, "center"]] as const) {
+    if ((s[name] !== undefined) !== applies) {
+      r.fail(
+        `${path}.initial_state${applies ? "" : `.${name}`}`,
+        `${applies ? "must hold" : "must not hold"} ${name}: config.${field} is ${applies}`,
+      );
+    }
+  }
+  steps.forEach((st, i) => {
+    for (const [name, applies, field] of [["dgamma", scale, "scale"], ["dbeta", center, "center"]] as const) {
+      const expected = (st as { expected?: Record<string, Json> } | null)?.expected;
+      if (!applies && expected?.[name] !== undefined) {
+        r.fail(`${path}.steps[${i}].expected.${name}`, `no ${name} without ${field}: config.${field} is false`);
+      }
     }
   });
 }

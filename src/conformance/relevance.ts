@@ -90,7 +90,7 @@ function perChannel(c: FixtureCase, step: FixtureStep): number {
  * - `momentum`, `momentumKind`, `runningVariance`: some training step updates running statistics (a tracked
  *   training step on a non-empty batch, or on an empty one unless the statistics stay unchanged); `momentum` is
  *   moreover irrelevant to the cumulative average, which has none;
- * - every other field (`axis`, `epsilon`, `affine`, `trackRunningStats`): always.
+ * - every other field (`axis`, `epsilon`, `affine`, `center`, `scale`, `trackRunningStats`): always.
  *
  * @param c The case.
  * @returns Per field, whether it is relevant.
@@ -115,6 +115,8 @@ export function relevantFields(c: FixtureCase): Record<keyof BatchNormConvention
     axis: true,
     epsilon: true,
     affine: true,
+    center: true,
+    scale: true,
     trackRunningStats: true,
     epsilonFloor: k.epsilon < k.epsilonFloor,
     epsilonPlacement: eps !== 0 || zeroVarianceArises(c),

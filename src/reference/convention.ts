@@ -58,6 +58,16 @@ export interface BatchNormConvention {
   /** Whether gamma (scale) and beta (shift) apply; if not, gamma = 1 and beta = 0. */
   readonly affine: boolean;
   /**
+   * Whether beta (the shift) applies, separately from gamma (Keras `center`, Flax `use_bias`); absent: `affine`.
+   * When given with {@linkcode scale}, `affine` is `center && scale`. Without it, beta = 0 and dbeta is not computed.
+   */
+  readonly center?: boolean;
+  /**
+   * Whether gamma (the scale) applies, separately from beta (Keras `scale`, Flax `use_scale`); absent: `affine`.
+   * Without it, gamma = 1 and dgamma is not computed.
+   */
+  readonly scale?: boolean;
+  /**
    * Whether running statistics are kept. If not (PyTorch `track_running_stats=False`),
    * training leaves them alone and inference normalizes with the batch's statistics.
    */
@@ -188,6 +198,38 @@ export const PRESETS: Readonly<Record<PresetName, BatchNormConvention>> = Object
     }),
   });
 
+/**
+ * Whether beta applies under a convention: `center` when given, else `affine`.
+ *
+ * @param c A convention.
+ * @returns True when beta (the shift) applies.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { centerOf, PRESETS } from "./convention.ts";
+ * assert(centerOf(PRESETS.keras) && !centerOf({ ...PRESETS.keras, affine: false, center: false, scale: true }));
+ * ```
+ */
+export function centerOf(c: Pick<BatchNormConvention, "affine" | "center" | "scale">): boolean {
+  return c.center ?? c.affine;
+}
+/**
+ * Whether gamma applies under a convention: `scale` when given, else `affine`.
+ *
+ * @param c A convention.
+ * @returns True when gamma (the scale) applies.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { PRESETS, scaleOf } from "./convention.ts";
+ * assert(scaleOf(PRESETS.keras) && scaleOf({ ...PRESETS.keras, affine: false, center: false, scale: true }));
+ * ```
+ */
+export function scaleOf(c: Pick<BatchNormConvention, "affine" | "center" | "scale">): boolean {
+  return c.scale ?? c.affine;
+}
 /**
  * A convention given as a preset name, or as a partial convention layered over `base` (default `"pytorch"`).
  *

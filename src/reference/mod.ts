@@ -36,10 +36,12 @@ export { BatchNormError, type BatchNormErrorCode } from "./errors.ts";
 export { type OutputTensor, type Tensor, tensor } from "./tensor.ts";
 export {
   type BatchNormConvention,
+  centerOf,
   type ConventionInput,
   type PresetName,
   PRESETS,
   resolveConvention,
+  scaleOf,
 } from "./convention.ts";
 export { batchNormInference, batchNormTrain, type TrainResult } from "./batch_norm.ts";
 export { type BackwardResult, batchNormBackward } from "./backward.ts";
