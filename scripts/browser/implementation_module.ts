@@ -51,9 +51,12 @@ export function implementationFrom(m: Record<string, unknown>, url: string): Imp
   if (m.name !== undefined && typeof m.name !== "string") {
     throw new Error(`implementation module ${url}: "name" must be a string`);
   }
+  // As a subprocess program (PROTOCOL.md 1.2): a module that declares no mixedDtypes takes uniform cases only, and
+  // one that does not declare centerScale only cases whose center and scale agree (format 1.3).
+  const supports = (m.supports ?? {}) as Capabilities;
   return {
     name: (m.name as string | undefined) ?? url,
     adapter,
-    ...(m.supports ? { supports: m.supports as Capabilities } : {}),
+    supports: { mixedDtypes: [], centerScale: false, ...supports },
   };
 }

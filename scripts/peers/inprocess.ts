@@ -64,6 +64,9 @@ export const onnxruntimeImplementation: Implementation = {
     layouts: ["channels-first"],
     backward: false,
     errors: false,
+    // Uniform cases only, beta and gamma together: the adapter passes one dtype and affine (format 1.3).
+    mixedDtypes: [],
+    centerScale: false,
     outputs: ["y", "running_mean", "running_var"],
     conventions: {
       epsilonPlacement: ["inside"],
@@ -87,6 +90,9 @@ export const tfjsImplementation: Implementation = {
     layouts: ["channels-last"],
     backward: true,
     errors: false,
+    // Uniform cases only, beta and gamma together: the adapter passes one dtype and affine (format 1.3).
+    mixedDtypes: [],
+    centerScale: false,
     outputs: ["y", "batch_mean", "batch_var", "running_mean", "running_var", "dx", "dgamma", "dbeta"],
     conventions: {
       epsilonPlacement: ["inside"],

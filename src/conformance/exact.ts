@@ -37,6 +37,7 @@
  */
 
 import type { DType } from "../reference/dtype.ts";
+import { tensorDType } from "./fixture.ts";
 import type { StepOutputs, StepRequest } from "./harness.ts";
 import {
   add as radd,
@@ -364,10 +365,12 @@ function evaluate(request: StepRequest): Evaluation {
   const epsZero = epsR.n === 0n;
   const index = (o: number, ch: number, i: number) => (o * channels + ch) * inner + i;
 
+  // Format 1.3: beta (center) and gamma (scale) apart; absent, both follow affine (FORMAT.md).
+  const center = c.center ?? c.affine, scaled = c.scale ?? c.affine;
   const names = ["y"];
   if (mode === "train") names.push("batch_mean", "batch_var", "saved_invstd");
   if (mode === "train" && tracked) names.push("running_mean", "running_var");
-  if (dy) names.push("dx", ...(c.affine ? ["dgamma", "dbeta"] : []));
+  if (dy) names.push("dx", ...(scaled ? ["dgamma"] : []), ...(center ? ["dbeta"] : []));
   const outputs: Evaluation["outputs"] = new Map();
   const scales: Evaluation["scales"] = new Map(names.map((name) => [name, new Array<number>(channels).fill(0)]));
   for (const name of names) {
@@ -393,7 +396,7 @@ function evaluate(request: StepRequest): Evaluation {
     for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) idx.push(index(o, ch, i));
     const xs = idx.map((k) => x.data[k]);
     const dys = dy ? idx.map((k) => dy.data[k]) : [];
-    const gamma = c.affine ? state.gamma!.data[ch] : 1, beta = c.affine ? state.beta!.data[ch] : 0;
+    const gamma = scaled ? state.gamma!.data[ch] : 1, beta = center ? state.beta!.data[ch] : 0;
     const rm = state.running_mean?.data[ch] ?? 0, rv = state.running_var?.data[ch] ?? 1;
 
     // Statistics and deviations, exact where finite.
@@ -524,10 +527,8 @@ function evaluate(request: StepRequest): Evaluation {
       const dgamma: Val = typeof s === "number"
         ? dyVals.reduce<Val>((acc, v, j) => K.add(acc, K.mul(K.mul(v, devs[j]), s)), F0)
         : K.mul(P, s);
-      if (c.affine) {
-        put("dgamma", ch, dgamma, K);
-        put("dbeta", ch, dbeta, K);
-      }
+      if (scaled) put("dgamma", ch, dgamma, K);
+      if (center) put("dbeta", ch, dbeta, K);
       const invN = n === 0 ? ZERO : rat(1n, BigInt(n));
       if (!useBatch) {
         const a = K.mul(G, s);
@@ -576,12 +577,13 @@ function evaluate(request: StepRequest): Evaluation {
   };
 }
 
-function rounded(ev: Evaluation, dtype: DType): StepOutputs {
+function rounded(ev: Evaluation, dtype: DType | ((name: string) => DType)): StepOutputs {
   if (ev.error) return { error: ev.error };
   const outputs: Record<string, { shape: readonly number[]; data: Float64Array }> = {};
   for (const [name, o] of ev.outputs) {
     const data = new Float64Array(o.values.length);
-    for (let k = 0; k < data.length; k++) data[k] = o.fields[o.channels[k]].round(o.values[k], dtype);
+    const d = typeof dtype === "function" ? dtype(name) : dtype;
+    for (let k = 0; k < data.length; k++) data[k] = o.fields[o.channels[k]].round(o.values[k], d);
     outputs[name] = { shape: o.shape, data };
   }
   return ev.numBatchesTracked === undefined ? { outputs } : { outputs, num_batches_tracked: ev.numBatchesTracked };
@@ -612,6 +614,31 @@ function rounded(ev: Evaluation, dtype: DType): StepOutputs {
  */
 export function exactStep(request: StepRequest, dtype: DType = request.dtype): StepOutputs {
   return rounded(evaluate(request), dtype);
+}
+
+/**
+ * The exact outputs of a mixed-precision step (format 1.3), each correctly rounded into its own group's dtype
+ * (`request.dtypes`; without them, every output into `request.dtype`): what a correctly rounded mixed-precision
+ * implementation answers.
+ *
+ * @param request The step.
+ * @returns Each output rounded once into its own dtype.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { PRESETS, tensor } from "../../mod.ts";
+ * import { exactStepMixed } from "./exact.ts";
+ * const dtypes = { data: "float16", params: "float32", running: "float32", saved: "float32" } as const;
+ * const out = exactStepMixed({
+ *   mode: "train", dtype: "float16", dtypes, convention: PRESETS.pytorch, x: tensor("float16", [3, 1], [0, 1, 3]),
+ *   state: { gamma: tensor("float32", [1], [1]), beta: tensor("float32", [1], [0]), num_batches_tracked: 0 },
+ * });
+ * assert(out.outputs!.batch_mean.data[0] === Math.fround(4 / 3)); // float32, not float16's 1.333984375
+ * ```
+ */
+export function exactStepMixed(request: StepRequest): StepOutputs {
+  return rounded(evaluate(request), (name) => tensorDType(request, name));
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Mode } from "../reference/state.ts";
 import { type BatchNormConvention, resolveConvention } from "../reference/convention.ts";
 import { type DType, formatInfo, roundToDType } from "../reference/dtype.ts";
 import { BatchNormError } from "../reference/errors.ts";
-import type { FixtureCase, FixtureStep } from "./fixture.ts";
+import { type CaseDTypes, type FixtureCase, type FixtureStep, TENSOR_GROUP, tensorDType } from "./fixture.ts";
 import type { Tensor } from "../reference/tensor.ts";
 import { budget, compareExact, compareTensor, type Comparison } from "./tolerance.ts";
 
@@ -64,8 +64,14 @@ export interface StepState {
 export interface StepRequest {
   /** `train` (batch statistics, update the running ones) or `eval`. */
   readonly mode: Mode;
-  /** The case's dtype. */
+  /** The case's dtype: of x, dy, y, dx, and of every other tensor unless `dtypes` says otherwise. */
   readonly dtype: DType;
+  /**
+   * Format 1.3, mixed precision: each group's dtype (`params`: gamma, beta, dgamma, dbeta; `running`: the running
+   * statistics; `saved`: batch_mean, batch_var, saved_invstd). Each input comes in its group's dtype and each output
+   * is answered in it. Absent: every tensor in `dtype`.
+   */
+  readonly dtypes?: CaseDTypes;
   /**
    * The convention to follow, complete. Absent only in fingerprint probes, which ask for the implementation's
    * own defaults: then `defaultsExcept` may name the few options to set as the implementation's API takes them.
@@ -98,7 +104,7 @@ export interface StepOutputs {
     Record<
       string,
       {
-        /** The answer's dtype, when the implementation states it (the protocol always does); must be the case's. */
+        /** The answer's dtype, when the implementation states it (the protocol always does); must be the output's. */
         readonly dtype?: string;
         readonly shape: readonly number[];
         readonly data: ArrayLike<number>;
@@ -214,6 +220,21 @@ export function referenceAdapter(request: StepRequest): StepOutputs {
   // No convention (fingerprint probes): the reference's own default, PyTorch's, with the probe's options set.
   const convention = request.convention ?? resolveConvention({ ...request.defaultsExcept });
   const s = request.state;
+  const d = request.dtypes;
+  if (d) {
+    // Each state tensor in its group's dtype: a disagreement is refused naming the tensor.
+    for (const [name, t] of Object.entries(s)) {
+      const group = TENSOR_GROUP[name];
+      if (typeof t !== "object" || !group || t.dtype === d[group]) continue;
+      return {
+        error: {
+          code: "shape_mismatch",
+          message: `${name} is ${t.dtype} but the case's ${group} dtype is ${d[group]}`,
+        },
+      };
+    }
+  }
+  const options = d ? { dtypes: { params: d.params, running: d.running, saved: d.saved } } : {};
   const state = {
     gamma: s.gamma?.data,
     beta: s.beta?.data,
@@ -224,11 +245,11 @@ export function referenceAdapter(request: StepRequest): StepOutputs {
   try {
     const outputs: Record<
       string,
-      { shape: readonly number[]; data: ArrayLike<number> }
+      { dtype?: string; shape: readonly number[]; data: ArrayLike<number> }
     > = {};
     let tracked: number | undefined;
     if (mode === "train") {
-      const r = batchNormTrain(x, state, convention);
+      const r = batchNormTrain(x, state, convention, options);
       Object.assign(outputs, {
         y: r.y,
         batch_mean: r.batchMean,
@@ -237,15 +258,16 @@ export function referenceAdapter(request: StepRequest): StepOutputs {
       });
       if (convention.trackRunningStats) {
         const c = r.batchMean.shape;
-        outputs.running_mean = { shape: c, data: r.state.runningMean! };
-        outputs.running_var = { shape: c, data: r.state.runningVar! };
+        const running = d?.running ?? x.dtype;
+        outputs.running_mean = { dtype: running, shape: c, data: r.state.runningMean! };
+        outputs.running_var = { dtype: running, shape: c, data: r.state.runningVar! };
         tracked = r.state.numBatchesTracked;
       }
     } else {
-      outputs.y = batchNormInference(x, state, convention).y;
+      outputs.y = batchNormInference(x, state, convention, options).y;
     }
     if (dy) {
-      const g = batchNormBackward(x, dy, state, mode, convention);
+      const g = batchNormBackward(x, dy, state, mode, convention, options);
       outputs.dx = g.dx;
       if (g.dgamma) outputs.dgamma = g.dgamma;
       if (g.dbeta) outputs.dbeta = g.dbeta;
@@ -306,6 +328,7 @@ export function caseRequests(c: FixtureCase): StepRequest[] {
     const request: StepRequest = {
       mode: step.mode,
       dtype: c.dtype,
+      ...(c.dtypes ? { dtypes: c.dtypes } : {}),
       convention: c.convention,
       x: step.inputs.x,
       dy: step.inputs.dy,
@@ -383,11 +406,11 @@ export function judgeCase(c: FixtureCase, answers: readonly StepOutputs[], ignor
         const first = comparison.firstMismatch!;
         mismatch ??= { step: i, output: name, index: first.index, actual: first.actual, expected: first.expected };
         // Shown as judged: an expectation beyond the dtype's range is the dtype's infinity.
-        const e = comparison.expected!;
-        const shown = Math.abs(e) > formatInfo(c.dtype).maxFinite ? `${roundToDType(e, c.dtype)} (${e} rounded)` : e;
+        const e = comparison.expected!, d = tensorDType(c, name);
+        const shown = Math.abs(e) > formatInfo(d).maxFinite ? `${roundToDType(e, d)} (${e} rounded)` : e;
         fail(
           `step ${i}: ${name}[${comparison.worstIndex}] = ${comparison.actual}, expected ${shown}: ` +
-            `${comparison.maxError.toPrecision(3)} ULP > ${comparison.tolerance} (${c.dtype})`,
+            `${comparison.maxError.toPrecision(3)} ULP > ${comparison.tolerance} (${d})`,
         );
       }
     }
@@ -399,6 +422,7 @@ export function judgeCase(c: FixtureCase, answers: readonly StepOutputs[], ignor
 /**
  * One output of one step under the policy: against the exact values when the step has them (format 1.2), in every
  * dtype and for defect cases too; otherwise against the float64 twin (except for defect cases) or the expectation.
+ * Budgeted in the output's own dtype (its group's in a mixed-precision case, format 1.3).
  */
 function judgeOutput(
   c: FixtureCase,
@@ -408,18 +432,19 @@ function judgeOutput(
   want: Tensor,
 ): { comparison: Comparison; basis: "exact" | "float64 twin" | "expected"; budgetRule?: string } {
   const n = perChannel(c, step);
-  const tolerance = budget(c.dtype, name, n);
-  const base = budget(c.dtype, "y", n);
+  const d = tensorDType(c, name);
+  const tolerance = budget(d, name, n);
+  const base = budget(d, "y", n);
   const exact = step.expectedExact?.[name], scale = step.exactScale?.[name];
   if (exact && scale) {
     const channelOf = channelIndex(c, step, name);
     return {
-      comparison: compareExact(data, exact.data, (i) => scale[channelOf(i)], c.dtype, tolerance),
+      comparison: compareExact(data, exact.data, (i) => scale[channelOf(i)], d, tolerance),
       basis: "exact",
       budgetRule: tolerance > base
-        ? `${base} ULP (${c.dtype}) × ceil(√${n}) = ${tolerance} ULP at max(|exact|, the channel's error scale): ` +
+        ? `${base} ULP (${d}) × ceil(√${n}) = ${tolerance} ULP at max(|exact|, the channel's error scale): ` +
           `a reduction over ${n} values per channel`
-        : `${base} ULP (${c.dtype}) at max(|exact|, the channel's error scale): an elementwise output`,
+        : `${base} ULP (${d}) at max(|exact|, the channel's error scale): an elementwise output`,
     };
   }
   // Without exact values (1.1 files): the float64 twin, except where the framework is known to be defective: there
@@ -428,7 +453,7 @@ function judgeOutput(
   const twin = c.frameworkDefect ? undefined : step.expectedFloat64?.[name];
   const target = typeof twin === "object" ? twin : want;
   return {
-    comparison: compareTensor(data, target.data, c.dtype, tolerance),
+    comparison: compareTensor(data, target.data, d, tolerance),
     basis: typeof twin === "object" ? "float64 twin" : "expected",
   };
 }
@@ -473,7 +498,12 @@ export function frameworkErrors(c: FixtureCase): OutputCheck[] {
       return [{
         step: i,
         output: name,
-        comparison: compareTensor(own.data, twin.data, c.dtype, budget(c.dtype, name, perChannel(c, step))),
+        comparison: compareTensor(
+          own.data,
+          twin.data,
+          tensorDType(c, name),
+          budget(tensorDType(c, name), name, perChannel(c, step)),
+        ),
       }];
     })
   );
@@ -503,7 +533,7 @@ export function witnessErrors(c: FixtureCase): OutputCheck[] {
       const scale = step.exactScale![name], channelOf = channelIndex(c, step, name);
       const n = perChannel(c, step);
       const records: [Tensor | number | undefined, DType, "expected" | "float64 twin"][] = [
-        [step.expected?.[name], c.dtype, "expected"],
+        [step.expected?.[name], tensorDType(c, name), "expected"],
         [step.expectedFloat64?.[name], "float64", "float64 twin"],
       ];
       return records.flatMap(([record, dtype, basis]) =>

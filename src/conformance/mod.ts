@@ -85,6 +85,7 @@ export {
   type ExpectedFailure,
   type Implementation,
   judgedExpectation,
+  type MixedDTypes,
   type OutputFailure,
   type RunOptions,
   runSuite,
@@ -132,7 +133,7 @@ export {
   type SubprocessOptions,
 } from "./subprocess.ts";
 export { type Fingerprint, fingerprint, formatFingerprint } from "./fingerprint.ts";
-export { exactStep, exactStepIn, exactStepWithScales } from "./exact.ts";
+export { exactStep, exactStepIn, exactStepMixed, exactStepWithScales } from "./exact.ts";
 export { drawSeed, fixtureText, MAX_SEED, parseSeed, randomCase, randomFixtureFile } from "./random.ts";
 export { exhaustiveCases, exhaustiveCount, fromBits16, lastFinitePattern, type SweepDType } from "./exhaustive.ts";
 export {

@@ -456,9 +456,11 @@ function outputsJson(o: Readonly<Record<string, Tensor | number>>): unknown {
  * ```
  */
 export function fixtureText(cases: readonly FixtureCase[], seed: bigint): string {
+  // Format 1.3 when a case is mixed-precision or switches center/scale apart; else 1.2, as before.
+  const v13 = cases.some((c) => c.dtypes || c.convention.center !== undefined || c.convention.scale !== undefined);
   const json = {
     format: "batchnorm-conformance-fixture",
-    format_version: "1.2",
+    format_version: v13 ? "1.3" : "1.2",
     provenance: randomProvenance(seed, cases.length),
     cases: cases.map((c) => ({
       name: c.name,
@@ -467,6 +469,7 @@ export function fixtureText(cases: readonly FixtureCase[], seed: bigint): string
       api: c.api,
       seed: c.seed,
       dtype: c.dtype,
+      ...(c.dtypes ? { dtypes: c.dtypes } : {}),
       config: conventionToConfig(c.convention),
       initial_state: Object.fromEntries(
         ([

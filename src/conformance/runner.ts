@@ -7,9 +7,17 @@
  * @module
  */
 
-import type { BatchNormConvention } from "../reference/convention.ts";
+import { type BatchNormConvention, centerOf, scaleOf } from "../reference/convention.ts";
 import { type DType, formatInfo, isRepresentable, roundToDType } from "../reference/dtype.ts";
-import { type FixtureCase, type FixtureFile, type FixtureStep, OUTPUT_NAMES } from "./fixture.ts";
+import {
+  type FixtureCase,
+  type FixtureFile,
+  type FixtureStep,
+  isUniform,
+  OUTPUT_NAMES,
+  TENSOR_GROUP,
+  tensorDType,
+} from "./fixture.ts";
 import { type Adapter, type CaseAdapter, type CaseResult, runCase, type StepOutputs } from "./harness.ts";
 import { REDUCTION_OUTPUTS, TOLERANCE } from "./tolerance.ts";
 import { declaredConvention, equivalentValue, RUNNING_ONLY_FIELDS, runningSubstitution } from "./relevance.ts";
@@ -31,6 +39,39 @@ export interface Capabilities {
   readonly errors?: boolean;
   /** The outputs it produces; others are not judged (and the report lists them as unchecked). */
   readonly outputs?: readonly string[];
+  /**
+   * Format 1.3, mixed precision: the dtype combinations it takes (a case whose groups are not all its dtype runs only
+   * when its `{data, params, running, saved}` is listed), or `"any"`. Absent: any (in process; a subprocess program
+   * that declares none takes none, PROTOCOL.md 1.2). `[]`: uniform cases only.
+   */
+  readonly mixedDtypes?: "any" | readonly MixedDTypes[];
+  /**
+   * Format 1.3: whether it takes `center` and `scale` apart (beta without gamma, or gamma without beta). If `false`,
+   * only cases where they agree are run. Absent: true in process; false for a subprocess program that does not say.
+   */
+  readonly centerScale?: boolean;
+}
+
+/**
+ * One mixed-precision combination an implementation takes: the dtype of each group of tensors (FORMAT.md 1.3).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import type { MixedDTypes } from "./runner.ts";
+ * const fused: MixedDTypes = { data: "float16", params: "float32", running: "float32", saved: "float32" };
+ * assert(fused.data === "float16");
+ * ```
+ */
+export interface MixedDTypes {
+  /** x, dy, y, dx. */
+  readonly data: DType;
+  /** gamma, beta, dgamma, dbeta. */
+  readonly params: DType;
+  /** running_mean, running_var. */
+  readonly running: DType;
+  /** batch_mean, batch_var, saved_invstd. */
+  readonly saved: DType;
 }
 
 /** An implementation under test. */
@@ -246,6 +287,23 @@ export function unsupportedReason(c: FixtureCase, caps: Capabilities = {}): stri
   const modes = new Set(c.steps.map((s) => s.mode));
   for (const m of modes) if (caps.modes && !caps.modes.includes(m)) return `mode "${m}" not supported`;
   if (caps.dtypes && !caps.dtypes.includes(c.dtype)) return `dtype ${c.dtype} not supported`;
+  if (!isUniform(c) && caps.mixedDtypes !== undefined && caps.mixedDtypes !== "any") {
+    const d = c.dtypes!;
+    const want = `{data: ${d.data}, params: ${d.params}, running: ${d.running}, saved: ${d.saved}}`;
+    if (
+      !caps.mixedDtypes.some((m) =>
+        m.data === d.data && m.params === d.params && m.running === d.running && m.saved === d.saved
+      )
+    ) {
+      return caps.mixedDtypes.length === 0
+        ? `mixed precision ${want} not supported: it declares no mixed_dtypes (uniform cases only)`
+        : `mixed precision ${want} not among its mixed_dtypes`;
+    }
+  }
+  if (caps.centerScale === false && centerOf(c.convention) !== scaleOf(c.convention)) {
+    return `center=${centerOf(c.convention)} with scale=${scaleOf(c.convention)} not supported ` +
+      "(it does not declare center_scale: beta and gamma apart)";
+  }
   const rank = c.steps[0].inputs.x.shape.length;
   const axis = c.convention.axis < 0 ? c.convention.axis + rank : c.convention.axis;
   // Axis 1 is channels-first, the last axis channels-last; (N, C) is both.
@@ -377,14 +435,17 @@ export function answerProblems(
         problems.push(`step ${i}: ${name} has shape [${have.shape.join(", ")}], expected [${want.shape.join(", ")}]`);
         continue;
       }
-      if (have.dtype !== undefined && have.dtype !== c.dtype) {
-        problems.push(`step ${i}: ${name} has dtype ${JSON.stringify(have.dtype)}, the case's is "${c.dtype}"`);
+      // In a mixed-precision case (format 1.3), each output in its own group's dtype.
+      const d = tensorDType(c, name);
+      const whose = isUniform(c) ? "the case's" : `its group's (${TENSOR_GROUP[name]})`;
+      if (have.dtype !== undefined && have.dtype !== d) {
+        problems.push(`step ${i}: ${name} has dtype ${JSON.stringify(have.dtype)}, ${whose} is "${d}"`);
         continue;
       }
       for (let k = 0; k < have.data.length; k++) {
         const v = have.data[k];
-        if (typeof v !== "number" || !isRepresentable(v, c.dtype)) {
-          problems.push(`step ${i}: ${name}[${k}] = ${v} is not a ${c.dtype} value (answer in the case's dtype)`);
+        if (typeof v !== "number" || !isRepresentable(v, d)) {
+          problems.push(`step ${i}: ${name}[${k}] = ${v} is not a ${d} value (answer in ${whose} dtype)`);
           break;
         }
       }
@@ -510,7 +571,8 @@ export async function runSuite(
       const failures: OutputFailure[] = r.checks.filter((k) => !k.comparison.pass).map(
         ({ step, output, comparison, budgetRule }) => {
           const stored = comparison.expected;
-          const judged = stored === undefined ? undefined : judgedExpectation(stored, c.dtype);
+          const d = tensorDType(c, output);
+          const judged = stored === undefined ? undefined : judgedExpectation(stored, d);
           return {
             step,
             output,
@@ -519,7 +581,7 @@ export async function runSuite(
             // The judge says how it formed the budget (against exact values: at the output's error scale).
             basis: output === "num_batches_tracked"
               ? "exact: an integer"
-              : budgetRule ?? budgetBasis(c.dtype, output, perChannel(c, c.steps[step]), comparison.tolerance),
+              : budgetRule ?? budgetBasis(d, output, perChannel(c, c.steps[step]), comparison.tolerance),
             index: comparison.worstIndex,
             ...(comparison.actual !== undefined ? { actual: comparison.actual } : {}),
             ...(judged !== undefined ? { expected: judged } : {}),

@@ -14,16 +14,20 @@
 
 import type { BatchNormConvention } from "../reference/convention.ts";
 import { CONFIG_KEYS, conventionToConfig } from "./config.ts";
-import type { FixtureCase } from "./fixture.ts";
+import { DTYPE_GROUPS, type FixtureCase } from "./fixture.ts";
+import { isDType } from "../reference/dtype.ts";
 import type { StepOutputs, StepRequest, StepState } from "./harness.ts";
 import { caseRequests } from "./harness.ts";
-import type { Capabilities, Implementation } from "./runner.ts";
+import type { Capabilities, Implementation, MixedDTypes } from "./runner.ts";
 import type { Tensor } from "../reference/tensor.ts";
 
 /** The protocol's name, sent in both hellos. */
 export const PROTOCOL = "batchnorm-conformance";
-/** The protocol version this runner speaks (major.minor). 1.1 adds batches of cases; 1.0 programs are served. */
-export const PROTOCOL_VERSION = "1.1";
+/**
+ * The protocol version this runner speaks (major.minor). 1.1 adds batches of cases; 1.2 per-tensor dtypes (`dtypes`
+ * in a case, `supports.mixed_dtypes`) and `center`/`scale` (`supports.center_scale`). 1.0 and 1.1 programs are served.
+ */
+export const PROTOCOL_VERSION = "1.2";
 /** The first minor version whose programs take `batch` messages. */
 const BATCH_MINOR = 1;
 
@@ -431,7 +435,7 @@ export class SubprocessImplementation implements Implementation {
       if (this.batching && at !== undefined) return await this.#batch(requests, c, at);
       const id = ++this.#id;
       try {
-        await this.#sendLine(caseMessage(id, requests, c));
+        await this.#sendLine(caseMessage(id, requests, c, this.supports.centerScale === true));
         const result = await this.#receive("result", id);
         return readSteps(result.steps, requests.length);
       } catch (e) {
@@ -467,7 +471,7 @@ export class SubprocessImplementation implements Implementation {
       if (this.#answered.has(d) || this.#unanswered.has(d)) break;
       const reqs = d === c ? requests : caseRequests(d);
       const id = ++this.#id;
-      const text = caseMessage(id, reqs, d);
+      const text = caseMessage(id, reqs, d, this.supports.centerScale === true);
       if (members.length && bytes + text.length + 1 > maxBytes) break;
       members.push({ c: d, id, steps: reqs.length });
       parts.push(text);
@@ -527,15 +531,22 @@ export class SubprocessImplementation implements Implementation {
   }
 }
 
-/** One case's message (a `case` line, or a member of a `batch`). */
-function caseMessage(id: number, requests: readonly StepRequest[], c: FixtureCase): string {
+/**
+ * One case's message (a `case` line, or a member of a `batch`). `dtypes` when the case has them (protocol 1.2);
+ * `center` and `scale` in the config only to a program that declared `center_scale` (the runner sends the others only
+ * cases where both equal `affine`, so leaving them out changes nothing).
+ */
+function caseMessage(id: number, requests: readonly StepRequest[], c: FixtureCase, centerScale: boolean): string {
+  const convention = requests[0]?.convention;
+  const { center: _c, scale: _s, ...plain } = convention ?? {};
   return JSON.stringify({
     type: "case",
     id,
     name: c.name,
     dtype: c.dtype,
-    config: requests[0]?.convention
-      ? conventionToConfig(requests[0].convention)
+    ...(c.dtypes ? { dtypes: c.dtypes } : {}),
+    config: convention
+      ? conventionToConfig(centerScale ? convention : plain as BatchNormConvention)
       : requests[0]?.defaultsExcept
       ? partialConfig(requests[0].defaultsExcept)
       : null,
@@ -588,11 +599,19 @@ function partialConfig(c: Partial<BatchNormConvention>): Record<string, unknown>
 }
 
 function readCapabilities(v: unknown): Capabilities {
-  if (v === null || typeof v !== "object") return {};
+  if (v === null || typeof v !== "object") return { mixedDtypes: [], centerScale: false };
   const s = v as Record<string, unknown>;
   const caps: Record<string, unknown> = {};
   for (const k of ["modes", "dtypes", "layouts", "outputs"]) if (Array.isArray(s[k])) caps[k] = s[k];
   for (const k of ["backward", "errors"]) if (typeof s[k] === "boolean") caps[k] = s[k];
+  // Protocol 1.2: a program that declares no mixed_dtypes takes uniform cases only; no center_scale, center == scale.
+  caps.mixedDtypes = Array.isArray(s.mixed_dtypes)
+    ? s.mixed_dtypes.filter((m): m is MixedDTypes =>
+      m !== null && typeof m === "object" &&
+      DTYPE_GROUPS.every((g) => isDType((m as Record<string, unknown>)[g]))
+    ).map((m) => ({ data: m.data, params: m.params, running: m.running, saved: m.saved }))
+    : [];
+  caps.centerScale = s.center_scale === true;
   if (s.conventions && typeof s.conventions === "object") {
     caps.conventions = Object.fromEntries(
       Object.entries(s.conventions as Record<string, unknown>).filter(([k, a]) =>

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { type BatchNormConvention, type ConventionInput, resolveConvention } from "./convention.ts";
-import { allocate, type DType, roundToDType, type TensorArray } from "./dtype.ts";
+import { type BatchNormConvention, centerOf, type ConventionInput, resolveConvention, scaleOf } from "./convention.ts";
+import { allocate, type DType, isDType, roundToDType, type TensorArray } from "./dtype.ts";
 import { BatchNormError } from "./errors.ts";
 import { checkTensor, checkValues, type OutputTensor, type Tensor } from "./tensor.ts";
 import type { BatchNormState } from "./state.ts";
@@ -23,13 +23,40 @@ interface Layout {
 }
 export interface Prepared {
   readonly c: BatchNormConvention;
+  /** x's dtype: of x, dy, y and dx. */
   readonly dtype: DType;
+  /** The dtype of each other group of tensors (x's when not given): see {@linkcode TensorDTypes}. */
+  readonly dtypes: Required<TensorDTypes>;
   readonly layout: Layout;
   readonly shape: readonly number[];
   readonly x: ArrayLike<number>;
   readonly epsilon: number;
   readonly gamma: ArrayLike<number> | null;
   readonly beta: ArrayLike<number> | null;
+}
+/**
+ * Mixed precision: the dtype of the tensors other than x, dy, y and dx, each group in its own (x's dtype where not
+ * given). The call takes the state in these dtypes (every value must be a value of its group's dtype) and rounds each
+ * output once, correctly, to its own group's dtype: y and dx to x's, batch statistics to `saved`, running statistics
+ * to `running`, dgamma and dbeta to `params`. TensorFlow's fused kernel with float16 x is
+ * `{ params: "float32", running: "float32", saved: "float32" }`.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { batchNormTrain, tensor, type TensorDTypes } from "../../mod.ts";
+ * const dtypes: TensorDTypes = { params: "float32", running: "float32", saved: "float32" };
+ * const r = batchNormTrain(tensor("float16", [2, 1], [1, 2]), { gamma: [1], beta: [0] }, "tensorflow", { dtypes });
+ * assert(r.y.dtype === "float16" && r.batchVar.dtype === "float32" && r.state.runningVar instanceof Float32Array);
+ * ```
+ */
+export interface TensorDTypes {
+  /** gamma, beta (state) and dgamma, dbeta (outputs). */
+  readonly params?: DType;
+  /** runningMean, runningVar (state and outputs). */
+  readonly running?: DType;
+  /** batchMean, batchVar, invStd (outputs). */
+  readonly saved?: DType;
 }
 /**
  * Options of the forward calls.
@@ -51,6 +78,8 @@ export interface ForwardOptions {
    * WebAssembly kernels write it in place. It may be x's own data (in place). Backward takes it for dx.
    */
   readonly out?: TensorArray;
+  /** Mixed precision: the dtypes of the state and outputs other than x's (see {@linkcode TensorDTypes}). */
+  readonly dtypes?: TensorDTypes;
 }
 export function checkOut(options: ForwardOptions, p: Prepared): TensorArray | null {
   if (options === null || typeof options !== "object") {
@@ -73,9 +102,11 @@ export function prepare(
   x: Tensor,
   state: BatchNormState,
   convention: ConventionInput,
+  options: ForwardOptions = {},
 ): Prepared {
   const c = resolveConvention(convention);
   checkTensor(x, "x");
+  const dtypes = checkDTypes(options?.dtypes, x.dtype);
   const rank = x.shape.length;
   if (rank < 2) {
     throw new BatchNormError(
@@ -114,11 +145,12 @@ export function prepare(
   const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const dtype = x.dtype;
-  const gamma = c.affine ? checkVector(state.gamma, "state.gamma", channels, dtype, true) : null;
-  const beta = c.affine ? checkVector(state.beta, "state.beta", channels, dtype, true) : null;
+  const gamma = scaleOf(c) ? checkVector(state.gamma, "state.gamma", channels, dtypes.params, true) : null;
+  const beta = centerOf(c) ? checkVector(state.beta, "state.beta", channels, dtypes.params, true) : null;
   return {
     c,
     dtype,
+    dtypes,
     layout: { outer, channels, inner, count: outer * inner },
     shape: x.shape,
     x: x.data,
@@ -126,6 +158,31 @@ export function prepare(
     gamma,
     beta,
   };
+}
+function checkDTypes(d: TensorDTypes | undefined, x: DType): Required<TensorDTypes> {
+  if (d === undefined) return { params: x, running: x, saved: x };
+  if (d === null || typeof d !== "object") {
+    throw new BatchNormError("invalid_option", "options.dtypes", d, "must be an object of dtypes");
+  }
+  for (const [k, v] of Object.entries(d)) {
+    if (k !== "params" && k !== "running" && k !== "saved") {
+      throw new BatchNormError(
+        "invalid_option",
+        `options.dtypes.${k}`,
+        k,
+        "unknown group; known: params, running, saved",
+      );
+    }
+    if (v !== undefined && !isDType(v)) {
+      throw new BatchNormError(
+        "unsupported_dtype",
+        `options.dtypes.${k}`,
+        v,
+        "must be one of float64, float32, float16, bfloat16",
+      );
+    }
+  }
+  return { params: d.params ?? x, running: d.running ?? x, saved: d.saved ?? x };
 }
 export function checkVector(
   v: ArrayLike<number> | null | undefined,

@@ -100,14 +100,14 @@ export function runningStats(p: Prepared, state: BatchNormState): Stats {
     state.runningMean,
     "state.runningMean",
     channels,
-    p.dtype,
+    p.dtypes.running,
     true,
   );
   const rv = checkVector(
     state.runningVar,
     "state.runningVar",
     channels,
-    p.dtype,
+    p.dtypes.running,
     true,
   );
   checkVariance(rv, "state.runningVar");
@@ -141,14 +141,14 @@ export function updateRunningStats(p: Prepared, state: BatchNormState, stats: St
     state.runningMean,
     "state.runningMean",
     channels,
-    p.dtype,
+    p.dtypes.running,
     false,
   );
   const rv = checkVector(
     state.runningVar,
     "state.runningVar",
     channels,
-    p.dtype,
+    p.dtypes.running,
     false,
   );
   if (rv) checkVariance(rv, "state.runningVar");
@@ -157,7 +157,7 @@ export function updateRunningStats(p: Prepared, state: BatchNormState, stats: St
   if (n === 0 && c.emptyBatch === "unchanged") {
     // PyTorch's module returns at once for an empty input: statistics untouched, the call still counted.
     const same = (v: ArrayLike<number> | null, init: number) =>
-      v ? allocateFrom(p.dtype, v) : allocate(p.dtype, channels).fill(init);
+      v ? allocateFrom(p.dtypes.running, v) : allocate(p.dtypes.running, channels).fill(init);
     return { ...base, runningMean: same(rm, 0), runningVar: same(rv, 1), numBatchesTracked };
   }
   if (c.runningVariance === "bessel") {
@@ -170,8 +170,8 @@ export function updateRunningStats(p: Prepared, state: BatchNormState, stats: St
       );
     }
   }
-  const runningMean = allocate(p.dtype, channels),
-    runningVar = allocate(p.dtype, channels);
+  const runningMean = allocate(p.dtypes.running, channels),
+    runningVar = allocate(p.dtypes.running, channels);
   {
     // Every dtype: double-double, the weights exactly (1 - m as a TwoSum, 1/N as a quotient), the products and
     // sum compensated, rounded once into the dtype (binary64 alone rounds twice: 1 ULP off in float32 fixtures).
@@ -194,12 +194,12 @@ export function updateRunningStats(p: Prepared, state: BatchNormState, stats: St
       runningMean[k] = dd.roundInto(
         dd.add(dd.mul(keep, [oldMean, 0]), dd.mul(fresh, batchMean)),
         naive(oldMean, batchMean[0]),
-        p.dtype,
+        p.dtypes.running,
       );
       runningVar[k] = dd.roundInto(
         dd.add(dd.mul(keep, [oldVar, 0]), dd.mul(fresh, batchVar)),
         naive(oldVar, batchVar[0]),
-        p.dtype,
+        p.dtypes.running,
       );
     }
   }

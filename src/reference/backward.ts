@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ConventionInput } from "./convention.ts";
+import { centerOf, type ConventionInput, scaleOf } from "./convention.ts";
 import { allocate, roundToDType, type TensorArray } from "./dtype.ts";
 import { BatchNormError } from "./errors.ts";
 import { checkTensor, type OutputTensor, type Tensor } from "./tensor.ts";
@@ -33,9 +33,9 @@ import type { BatchNormState, Mode } from "./state.ts";
 export interface BackwardResult {
   /** Gradient with respect to x, shaped like x. */
   readonly dx: OutputTensor;
-  /** Gradient with respect to gamma, shape [C]; `null` when the convention is not affine. */
+  /** Gradient with respect to gamma, shape [C]; `null` when gamma does not apply (not affine, or `scale: false`). */
   readonly dgamma: OutputTensor | null;
-  /** Gradient with respect to beta, shape [C]; `null` when the convention is not affine. */
+  /** Gradient with respect to beta, shape [C]; `null` when beta does not apply (not affine, or `center: false`). */
   readonly dbeta: OutputTensor | null;
 }
 /**
@@ -50,7 +50,7 @@ export interface BackwardResult {
  * @param mode `"train"` or `"eval"`: which forward call to differentiate.
  * @param convention A preset name or options over a preset; default `"pytorch"`.
  * @param options `out`: where to write dx (see {@linkcode ForwardOptions}).
- * @returns dx, and dgamma and dbeta (null when not affine).
+ * @returns dx, and dgamma and dbeta (null where gamma or beta does not apply).
  * @throws {BatchNormError} On malformed input.
  *
  * @example
@@ -79,7 +79,7 @@ export function batchNormBackward(
       'must be "train" or "eval"',
     );
   }
-  const p = prepare(x, state, convention);
+  const p = prepare(x, state, convention, options);
   checkTensor(dy, "dy");
   if (dy.dtype !== x.dtype) {
     throw new BatchNormError(
@@ -180,8 +180,8 @@ export function batchNormBackward(
   if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
   return {
     dx: { dtype, shape: [...x.shape], data: dx },
-    dgamma: p.c.affine ? vector(dtype, dgamma) : null,
-    dbeta: p.c.affine ? vector(dtype, dbeta) : null,
+    dgamma: scaleOf(p.c) ? vector(p.dtypes.params, dgamma) : null,
+    dbeta: centerOf(p.c) ? vector(p.dtypes.params, dbeta) : null,
   };
 }
 /**
@@ -237,7 +237,7 @@ function backward64(
   }
   return {
     dx: { dtype: p.dtype, shape: [...p.shape], data: dx },
-    dgamma: p.c.affine ? vector(p.dtype, dgamma) : null,
-    dbeta: p.c.affine ? vector(p.dtype, dbeta) : null,
+    dgamma: scaleOf(p.c) ? vector(p.dtypes.params, dgamma) : null,
+    dbeta: centerOf(p.c) ? vector(p.dtypes.params, dbeta) : null,
   };
 }

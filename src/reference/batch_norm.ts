@@ -9,7 +9,8 @@
  * output is correctly rounded up to a hair of ~2^-100 of its terms. Other dtypes:
  * every intermediate is a binary64 number; per-channel sums use Neumaier's
  * compensated summation and the variance a corrected two-pass formula (never
- * E[x²] - E[x]²). Each output is rounded once to the dtype of the input.
+ * E[x²] - E[x]²). Each output is rounded once to its own dtype: x's, or in a mixed-precision
+ * call (`options.dtypes`) its group's.
  *
  * @module
  */
@@ -74,16 +75,16 @@ export function batchNormTrain(
   convention: ConventionInput = "pytorch",
   options: ForwardOptions = {},
 ): TrainResult {
-  const p = prepare(x, state, convention);
+  const p = prepare(x, state, convention, options);
   const out = checkOut(options, p);
   const stats = batchStats(p);
   const y = normalize(p, stats, out);
-  const { dtype } = p;
+  const { saved } = p.dtypes;
   return {
     y,
-    batchMean: vector(dtype, stats.mean.map((m, c) => m + stats.meanLow[c])),
-    batchVar: vector(dtype, withLow(stats.variance, stats.varianceLow)),
-    invStd: vector(dtype, withLow(stats.invStd, stats.invStdLow)),
+    batchMean: vector(saved, stats.mean.map((m, c) => m + stats.meanLow[c])),
+    batchVar: vector(saved, withLow(stats.variance, stats.varianceLow)),
+    invStd: vector(saved, withLow(stats.invStd, stats.invStdLow)),
     state: updateRunningStats(p, state, stats),
   };
 }
@@ -113,7 +114,7 @@ export function batchNormInference(
   convention: ConventionInput = "pytorch",
   options: ForwardOptions = {},
 ): { y: OutputTensor } {
-  const p = prepare(x, state, convention);
+  const p = prepare(x, state, convention, options);
   const out = checkOut(options, p);
   const stats = p.c.trackRunningStats ? runningStats(p, state) : batchStats(p);
   return { y: normalize(p, stats, out) };

@@ -302,7 +302,7 @@ export function resolveConvention(
     );
   }
   for (const key of Object.keys(overrides)) {
-    if (!Object.hasOwn(PRESETS.pytorch, key)) {
+    if (!Object.hasOwn(PRESETS.pytorch, key) && key !== "center" && key !== "scale") {
       throw new BatchNormError(
         "invalid_option",
         `convention.${key}`,
@@ -346,6 +346,11 @@ function validateConvention(c: BatchNormConvention): void {
         v,
         `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`,
       );
+    }
+  }
+  for (const key of ["center", "scale"] as const) {
+    if (c[key] !== undefined && typeof c[key] !== "boolean") {
+      throw new BatchNormError("invalid_option", `convention.${key}`, c[key], "must be a boolean (or absent: affine)");
     }
   }
   for (const key of ["affine", "trackRunningStats"] as const) {

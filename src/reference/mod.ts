@@ -46,5 +46,5 @@ export {
 export { batchNormInference, batchNormTrain, type TrainResult } from "./batch_norm.ts";
 export { type BackwardResult, batchNormBackward } from "./backward.ts";
 export { type BatchNormState, type Mode, type UpdatedState } from "./state.ts";
-export { type ForwardOptions } from "./_prepare.ts";
+export { type ForwardOptions, type TensorDTypes } from "./_prepare.ts";
 export { KernelArena } from "./_wasm.ts";
