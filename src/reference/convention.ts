@@ -105,7 +105,7 @@ export interface BatchNormConvention {
  * assert(names.every((n) => n in PRESETS));
  * ```
  */
-export type PresetName = "pytorch" | "tensorflow" | "keras" | "onnx";
+export type PresetName = "pytorch" | "tensorflow" | "tensorflow@<=2.11" | "keras" | "onnx";
 
 /**
  * The conventions of real frameworks, with their defaults.
@@ -117,9 +117,12 @@ export type PresetName = "pytorch" | "tensorflow" | "keras" | "onnx";
  *   channels-last, eps 1e-3 used as given, `exponential_avg_factor = 1 - 0.99` on the new
  *   value, variance · n/max(n-1, 1). Epsilon and the factor are float32 attributes of the
  *   op, so the preset holds their float32 values, as the kernel computes with them.
- *   TensorFlow 2.11 and earlier clamped epsilon up to 1.001e-5 in the Python wrapper
- *   (`nn_impl.py`; gone from 2.12.0): `{ ...PRESETS.tensorflow, epsilonFloor: Math.fround(1.001e-5) }`.
- *   (Version-keyed presets: issue 19.)
+ *   `"tensorflow@2.15"` names it by version too.
+ * - `tensorflow@<=2.11`: the same kernel as TensorFlow 2.11 and earlier called it: the Python
+ *   wrapper (`nn_impl.py`, up to 2.11.0; gone from 2.12.0) clamped epsilon up to 1.001e-5, passed
+ *   on as a float32 attribute, so `epsilonFloor` is `Math.fround(1.001e-5)`. No TensorFlow ≤ 2.11
+ *   runs here: its fixtures are composed (`fixtures/tensorflow-composed/`). `"tensorflow@2.11"`,
+ *   `"tensorflow@1.15"` name it by version.
  * - `keras`: Keras 3 (all backends), Keras 2's non-fused path and TensorFlow.js:
  *   channels-last, eps 1e-3, momentum 0.99 on the old value, biased running variance.
  * - `onnx`: ONNX `BatchNormalization` and onnxruntime: eps 1e-5, momentum 0.9 on the
@@ -157,6 +160,21 @@ export const PRESETS: Readonly<Record<PresetName, BatchNormConvention>> = Object
       // No floor: TensorFlow >= 2.12 passes epsilon through (<= 2.11 clamped it to 1.001e-5).
       epsilon: Math.fround(1e-3),
       epsilonFloor: 0,
+      epsilonPlacement: "inside",
+      momentum: Math.fround(1 - 0.99),
+      momentumKind: "new",
+      runningVariance: "bessel-clamped",
+      affine: true,
+      trackRunningStats: true,
+      singleValueTraining: "allow",
+      zeroVarianceInvStd: "ieee",
+      emptyBatch: "nan",
+    }),
+    "tensorflow@<=2.11": Object.freeze({
+      axis: -1,
+      epsilon: Math.fround(1e-3),
+      // TensorFlow <= 2.11's nn_impl.py: epsilon = max(epsilon, 1.001e-5), then the float32 attribute.
+      epsilonFloor: Math.fround(1.001e-5),
       epsilonPlacement: "inside",
       momentum: Math.fround(1 - 0.99),
       momentumKind: "new",
@@ -243,7 +261,181 @@ export function scaleOf(c: Pick<BatchNormConvention, "affine" | "center" | "scal
  */
 export type ConventionInput =
   | PresetName
-  | (Partial<BatchNormConvention> & { readonly base?: PresetName });
+  | `${string}@${string}`
+  | (Partial<BatchNormConvention> & { readonly base?: PresetName | `${string}@${string}` });
+
+/**
+ * What each preset describes and where it was witnessed: the framework versions it holds for (`describes`, with the
+ * range where a convention changed between versions) and the runs of this suite's fixtures that show it (`witnessed`:
+ * framework, versions, and `composed` where no run of that version was possible here and the fixtures are composed).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { PRESET_WITNESSES } from "./convention.ts";
+ * assert(PRESET_WITNESSES.tensorflow.witnessed.some((w) => w.framework === "TensorFlow" && w.versions.includes("2.21.0")));
+ * assert(PRESET_WITNESSES["tensorflow@<=2.11"].witnessed.every((w) => w.composed));
+ * ```
+ */
+export const PRESET_WITNESSES: Readonly<
+  Record<PresetName, {
+    /** The framework and versions the preset describes, in words. */
+    readonly describes: string;
+    /** The framework whose versions `name@version` resolves among, and the range of them this preset covers. */
+    readonly versions: { readonly family: string; readonly from?: string; readonly to?: string };
+    /** The fixture runs that witness it. */
+    readonly witnessed: readonly {
+      readonly framework: string;
+      readonly versions: readonly string[];
+      /** Fixture files (under fixtures/) with cases of this convention from that run. */
+      readonly fixtures: readonly string[];
+      readonly composed?: boolean;
+    }[];
+  }>
+> = Object.freeze({
+  pytorch: {
+    describes: "PyTorch torch.nn.BatchNorm{1,2,3}d and F.batch_norm (no change between versions known)",
+    versions: { family: "pytorch" },
+    witnessed: [{
+      framework: "PyTorch",
+      versions: ["1.13.0a0"],
+      fixtures: [
+        "pytorch/batchnorm1d.json",
+        "pytorch/batchnorm2d.json",
+        "pytorch/batchnorm3d.json",
+        "pytorch/edge_cases.json",
+        "pytorch/functional.json",
+        "pytorch-sweep/random.json",
+      ],
+    }],
+  },
+  tensorflow: {
+    describes: "TensorFlow 2.12 to 2.21: FusedBatchNormV3 through tf.nn.fused_batch_norm, epsilon passed through",
+    versions: { family: "tensorflow", from: "2.12", to: "2.21" },
+    witnessed: [
+      {
+        framework: "TensorFlow",
+        versions: ["2.21.0"],
+        fixtures: ["tensorflow/fused_batch_norm.json", "tensorflow/edge_cases.json"],
+      },
+      {
+        framework: "tf-keras (Keras 2), fused layers",
+        versions: ["2.21.0"],
+        fixtures: ["tf-keras/batch_normalization.json"],
+      },
+    ],
+  },
+  "tensorflow@<=2.11": {
+    describes: "TensorFlow 2.11 and earlier: the same kernel, epsilon clamped to 1.001e-5 by nn_impl.py",
+    versions: { family: "tensorflow", to: "2.11" },
+    witnessed: [{
+      framework: "TensorFlow <= 2.11 (composed: PyTorch float64 ops following its code)",
+      versions: ["1.13.0a0 (PyTorch)"],
+      fixtures: ["tensorflow-composed/fused_batch_norm.json", "tensorflow-composed/edge_cases.json"],
+      composed: true,
+    }],
+  },
+  keras: {
+    describes: "Keras 3 (every backend), tf-keras' non-fused path, tf.nn.batch_normalization, Flax, TensorFlow.js",
+    versions: { family: "keras" },
+    witnessed: [
+      {
+        framework: "Keras 3 (tensorflow and jax backends)",
+        versions: ["3.15.1"],
+        fixtures: ["keras/tensorflow_backend.json", "keras/jax_backend.json"],
+      },
+      {
+        framework: "tf-keras (Keras 2), non-fused layers",
+        versions: ["2.21.0"],
+        fixtures: ["tf-keras/batch_normalization.json"],
+      },
+      {
+        framework: "TensorFlow tf.nn.moments + batch_normalization",
+        versions: ["2.21.0"],
+        fixtures: ["tensorflow/moments.json"],
+      },
+      {
+        framework: "Flax (linen and nnx)",
+        versions: ["0.12.8"],
+        fixtures: ["flax/batch_norm.json", "flax/sync_batch_norm.json"],
+      },
+      {
+        framework: "TensorFlow.js",
+        versions: ["4.22.0"],
+        fixtures: ["tfjs/batch_normalization.json", "tfjs/edge_cases.json"],
+      },
+    ],
+  },
+  onnx: {
+    describes: "ONNX BatchNormalization (opset 15) and onnxruntime",
+    versions: { family: "onnx" },
+    witnessed: [
+      {
+        framework: "onnxruntime-node",
+        versions: ["1.30.0"],
+        fixtures: ["onnxruntime/batch_normalization.json", "onnxruntime/edge_cases.json"],
+      },
+      {
+        framework: "ONNX backend node test data",
+        versions: ["1.12.0"],
+        fixtures: ["onnx-testdata/batch_normalization.json"],
+      },
+    ],
+  },
+});
+
+/** "2.11" ≤ "2.12" as version numbers (each dot-separated part compared as an integer; missing parts are 0). */
+function versionAtMost(a: string, b: string): boolean {
+  const pa = a.split(".").map(Number), pb = b.split(".").map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? 0, y = pb[i] ?? 0;
+    if (x !== y) return x < y;
+  }
+  return true;
+}
+/** Where `to` is "2.11", "2.11.3" is still within (the range names minor versions). */
+function withinTo(v: string, to: string): boolean {
+  return versionAtMost(v.split(".").slice(0, to.split(".").length).join("."), to);
+}
+
+/**
+ * The preset a name stands for: a preset name, or `framework@version` (e.g. `tensorflow@2.11`, `pytorch@1.13`), the
+ * preset of that framework whose version range holds the version. A version no preset describes is refused with the
+ * choices; so is a malformed one.
+ */
+function presetFor(name: unknown, field: string): PresetName {
+  if (typeof name === "string" && Object.hasOwn(PRESETS, name)) return name as PresetName;
+  const known = `known: ${Object.keys(PRESETS).join(", ")}, or framework@version`;
+  if (typeof name !== "string") throw new BatchNormError("invalid_option", field, name, `unknown preset; ${known}`);
+  const at = name.indexOf("@");
+  if (at < 0) throw new BatchNormError("invalid_option", field, name, `unknown preset; ${known}`);
+  const family = name.slice(0, at), version = name.slice(at + 1);
+  const choices = (Object.entries(PRESET_WITNESSES) as [PresetName, (typeof PRESET_WITNESSES)[PresetName]][])
+    .filter(([, w]) => w.versions.family === family);
+  const list = choices.map(([n, w]) => `"${n}" (${w.describes})`).join("; ");
+  if (choices.length === 0) throw new BatchNormError("invalid_option", field, name, `unknown framework; ${known}`);
+  if (!/^[0-9]+(\.[0-9]+)*$/.test(version)) {
+    throw new BatchNormError(
+      "invalid_option",
+      field,
+      name,
+      `"${version}" is not a version like 2.11; the ${family} presets: ${list}`,
+    );
+  }
+  const hit = choices.find(([, w]) =>
+    (w.versions.from === undefined || versionAtMost(w.versions.from, version)) &&
+    (w.versions.to === undefined || withinTo(version, w.versions.to))
+  );
+  if (!hit) {
+    throw new BatchNormError(
+      "invalid_option",
+      field,
+      name,
+      `no preset describes ${family} ${version} (its convention there is not known here); the ${family} presets: ${list}`,
+    );
+  }
+  return hit[0];
+}
 
 /** The values each enumerated convention field can take (the fixture format's enums are the same). */
 export const CONVENTION_VALUES = {
@@ -273,17 +465,7 @@ export const CONVENTION_VALUES = {
 export function resolveConvention(
   input: ConventionInput = "pytorch",
 ): BatchNormConvention {
-  if (typeof input === "string") {
-    if (!Object.hasOwn(PRESETS, input)) {
-      throw new BatchNormError(
-        "invalid_option",
-        "convention",
-        input,
-        `unknown preset; known: ${Object.keys(PRESETS).join(", ")}`,
-      );
-    }
-    return PRESETS[input];
-  }
+  if (typeof input === "string") return PRESETS[presetFor(input, "convention")];
   if (input === null || typeof input !== "object") {
     throw new BatchNormError(
       "invalid_option",
@@ -292,15 +474,8 @@ export function resolveConvention(
       "must be a preset name or an object",
     );
   }
-  const { base = "pytorch", ...overrides } = input;
-  if (!Object.hasOwn(PRESETS, base)) {
-    throw new BatchNormError(
-      "invalid_option",
-      "convention.base",
-      base,
-      `unknown preset; known: ${Object.keys(PRESETS).join(", ")}`,
-    );
-  }
+  const { base: named = "pytorch", ...overrides } = input;
+  const base = presetFor(named, "convention.base");
   for (const key of Object.keys(overrides)) {
     if (!Object.hasOwn(PRESETS.pytorch, key) && key !== "center" && key !== "scale") {
       throw new BatchNormError(

@@ -38,6 +38,7 @@ export {
   type BatchNormConvention,
   centerOf,
   type ConventionInput,
+  PRESET_WITNESSES,
   type PresetName,
   PRESETS,
   resolveConvention,
