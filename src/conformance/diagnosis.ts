@@ -22,7 +22,7 @@
 import type { BatchNormConvention } from "../reference/convention.ts";
 import { type DType, formatInfo, roundToDType, ulp } from "../reference/dtype.ts";
 import type { Tensor } from "../reference/tensor.ts";
-import type { FixtureCase, FixtureStep, Provenance } from "./fixture.ts";
+import { type FixtureCase, type FixtureStep, type Provenance, tensorDType } from "./fixture.ts";
 import { caseRequests, referenceAdapter, type StepOutputs, type StepRequest } from "./harness.ts";
 import { budget } from "./tolerance.ts";
 
@@ -307,8 +307,8 @@ function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
   if (n === 0 || C === 0) return undefined;
   const batch = req.mode === "train" || !k.trackRunningStats;
   if (batch && n === 1 && k.singleValueTraining === "error") return undefined;
-  const g = (c: number) => (k.affine ? req.state.gamma?.data[c] ?? 1 : 1);
-  const b = (c: number) => (k.affine ? req.state.beta?.data[c] ?? 0 : 0);
+  const g = (c: number) => ((k.scale ?? k.affine) ? req.state.gamma?.data[c] ?? 1 : 1);
+  const b = (c: number) => ((k.center ?? k.affine) ? req.state.beta?.data[c] ?? 0 : 0);
   const eps = r(Math.max(k.epsilon, k.epsilonFloor));
   const chan = (i: number) => Math.floor(i / inner) % C;
   const idx: number[][] = Array.from({ length: C }, () => []);
@@ -391,10 +391,8 @@ function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
       }
     }
     outputs.dx = out(dx, x.shape);
-    if (k.affine) {
-      outputs.dgamma = out(dgamma, [C]);
-      outputs.dbeta = out(dbeta, [C]);
-    }
+    if (k.scale ?? k.affine) outputs.dgamma = out(dgamma, [C]);
+    if (k.center ?? k.affine) outputs.dbeta = out(dbeta, [C]);
   }
   return tracked === undefined ? { outputs } : { outputs, num_batches_tracked: tracked };
 }
@@ -435,7 +433,7 @@ function measure(
   name: string,
   have: ArrayLike<number>,
   want: ArrayLike<number>,
-  dtype: DType = c.dtype,
+  dtype: DType = tensorDType(c, name),
 ): { distance: number; bitExact: boolean } {
   if (have.length !== want.length) return { distance: Infinity, bitExact: false };
   const scale = step.exactScale?.[name], ch = channelOf(c, step, name);
@@ -627,7 +625,13 @@ export function diagnoseCase(
     if (typeof twin === "object" && c.dtype !== "float64") {
       add(`${framework}'s float64 run`, "framework", twin.data, {
         framework,
-        witnessShare: measure(c, step, name, Array.from(twin.data, (v) => roundToDType(v, c.dtype)), target).distance /
+        witnessShare: measure(
+          c,
+          step,
+          name,
+          Array.from(twin.data, (v) => roundToDType(v, tensorDType(c, name))),
+          target,
+        ).distance /
           limit,
       });
     }
