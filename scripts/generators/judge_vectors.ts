@@ -263,17 +263,40 @@ export const VECTORS: readonly Vector[] = [
     actual: [1.7976931348623157e308 - 16 * 2 ** 971],
     intended: true,
   },
+  {
+    name: "mixed precision (1.3): a float16 case's float32 running_var, correctly rounded to float32, passes",
+    why: "each output is judged in its own group's dtype: running float32, budget 6 × ceil(√16) = 24 ULP of float32",
+    dtype: "float32",
+    output: "running_var",
+    n: 16,
+    exact: [1.2345678901234567],
+    scale: [1.3],
+    actual: [Math.fround(1.2345678901234567)],
+    intended: true,
+  },
+  {
+    name: "mixed precision (1.3): the same running_var rounded to the data's float16 fails",
+    why: "1.234375 is 1620 ULP of float32 from the exact value (in float16's own unit it would be 0.2 ULP)",
+    dtype: "float32",
+    output: "running_var",
+    n: 16,
+    exact: [1.2345678901234567],
+    scale: [1.3],
+    actual: [1.234375],
+    intended: false,
+  },
 ];
 
 /** The vectors with the TypeScript judge's verdict and share of budget. */
 export function judgeVectors(): Record<string, unknown> {
   return {
     format: "batchnorm-conformance-judge-vectors",
-    format_version: "1.2",
+    format_version: "1.3",
     generator: "scripts/generators/judge_vectors.ts",
     command: "deno task fixtures",
     notes: [
-      "Each vector is one output of one step: dtype, output, n (values per channel), exact (expected_exact), scale " +
+      "Each vector is one output of one step: dtype (the output's own: the case's, or in a mixed-precision case of " +
+      "format 1.3 its group's), output, n (values per channel), exact (expected_exact), scale " +
       "(each element's error scale, from its channel's exact_scale), actual (the answer). pass and share are the " +
       "verdict and the worst error as a share of the budget under fixtures/FORMAT.md's policy.",
     ],

@@ -82,6 +82,11 @@ def vectors(path):
     return out
 
 
+# Format 1.3 ("Mixed precision and center/scale"): the group of each output, whose dtype it is judged in.
+GROUP = {"y": "data", "dx": "data", "dgamma": "params", "dbeta": "params", "running_mean": "running",
+         "running_var": "running", "batch_mean": "saved", "batch_var": "saved", "saved_invstd": "saved"}
+
+
 def cases(fixture_path, answers_path):
     doc = json.load(open(fixture_path))
     answers = json.load(open(answers_path))["cases"]
@@ -120,7 +125,9 @@ def cases(fixture_path, answers_path):
                     scales = [per_channel[(k // inner) % channels] for k in range(len(exact))]
                 else:
                     scales = per_channel
-                passed, share = judge_output([val(v) for v in have], [val(v) for v in exact], scales, dtype, name, n)
+                # Format 1.3: in a mixed-precision case each output is judged in its own group's dtype.
+                own = case.get("dtypes", {}).get(GROUP[name], dtype)
+                passed, share = judge_output([val(v) for v in have], [val(v) for v in exact], scales, own, name, n)
                 shares[f"{i}/{name}"] = share
                 ok = ok and passed
         result[case["name"]] = {"pass": ok, "shares": shares}
