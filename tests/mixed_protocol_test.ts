@@ -46,6 +46,8 @@ for (const declare of [false, true]) {
       for (const c of report.cases) {
         const mixed = MIXED.some((m) => m.name === c.name);
         const apart = /center=(true scale=false|false scale=true)/.test(c.name);
+        // The report names a mixed case's dtypes (JSON reports carry them).
+        assertEquals(c.dtypes?.running, mixed ? "float32" : undefined, c.name);
         if (!declare && (mixed || apart)) {
           assertEquals(c.status, "skip", c.name);
           assertStringIncludes(

@@ -84,6 +84,13 @@ Deno.test("framework@version resolves to the preset of that version; a version n
     e.message,
   );
   assertThrows(() => resolveConvention("tensorflow@latest" as never), BatchNormError, "is not a version like 2.11");
+  // Keras 2 needs more than a version: its fused layers are TensorFlow's kernel. Keras 3 is the keras preset.
+  assert(resolveConvention("keras@3.15.1" as never) === PRESETS.keras);
+  const k2 = assertThrows(() => resolveConvention("keras@2.21" as never), BatchNormError);
+  assert(
+    k2.message.includes('follows "tensorflow" in its fused layers') && k2.message.includes('"keras" ('),
+    k2.message,
+  );
   assertThrows(() => resolveConvention("caffe@1.0" as never), BatchNormError, "unknown framework");
   assertThrows(() => resolveConvention("tensorflow2" as never), BatchNormError, "unknown preset");
 });

@@ -10,6 +10,7 @@
 import { type BatchNormConvention, centerOf, scaleOf } from "../reference/convention.ts";
 import { type DType, formatInfo, isRepresentable, roundToDType } from "../reference/dtype.ts";
 import {
+  type CaseDTypes,
   type FixtureCase,
   type FixtureFile,
   type FixtureStep,
@@ -124,6 +125,8 @@ export interface CaseReport {
   readonly file: string;
   /** Its dtype. */
   readonly dtype: DType;
+  /** Format 1.3: its groups' dtypes, for a mixed-precision case (absent for a uniform one). */
+  readonly dtypes?: CaseDTypes;
   /** The verdict. */
   readonly status: CaseStatus;
   /** Why it failed, was skipped, or is an expected failure. */
@@ -552,6 +555,7 @@ export async function runSuite(
       source: f.provenance.source,
       file: fileLabel(f.url),
       dtype: c.dtype,
+      ...(isUniform(c) ? {} : { dtypes: c.dtypes }),
       ...(c.frameworkDefect ? { defect: c.frameworkDefect } : {}),
     };
     let report: CaseReport;

@@ -337,7 +337,9 @@ export const PRESET_WITNESSES: Readonly<
   },
   keras: {
     describes: "Keras 3 (every backend), tf-keras' non-fused path, tf.nn.batch_normalization, Flax, TensorFlow.js",
-    versions: { family: "keras" },
+    // Keras 2 (tf-keras) is not one convention: its fused layers (rank-4/5 inputs, the default) are TensorFlow's
+    // kernel, the others Keras'. `keras@2.x` is refused with that choice; `keras@3.x` is this preset.
+    versions: { family: "keras", from: "3" },
     witnessed: [
       {
         framework: "Keras 3 (tensorflow and jax backends)",
@@ -384,6 +386,11 @@ export const PRESET_WITNESSES: Readonly<
   },
 });
 
+/** Why a framework's versions need more than a version to name a preset, where they do. */
+const FAMILY_NOTES: Readonly<Record<string, string>> = {
+  keras: 'Keras 2 (tf-keras) follows "tensorflow" in its fused layers, rank-4/5 inputs by default, and "keras" in ' +
+    "the others: name the preset",
+};
 /** "2.11" ≤ "2.12" as version numbers (each dot-separated part compared as an integer; missing parts are 0). */
 function versionAtMost(a: string, b: string): boolean {
   const pa = a.split(".").map(Number), pb = b.split(".").map(Number);
@@ -431,7 +438,9 @@ function presetFor(name: unknown, field: string): PresetName {
       "invalid_option",
       field,
       name,
-      `no preset describes ${family} ${version} (its convention there is not known here); the ${family} presets: ${list}`,
+      `no preset describes ${family} ${version}${
+        FAMILY_NOTES[family] ? ` (${FAMILY_NOTES[family]})` : " (its convention there is not known here)"
+      }; the ${family} presets: ${list}`,
     );
   }
   return hit[0];
