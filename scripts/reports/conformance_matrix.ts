@@ -28,6 +28,7 @@ import {
 import { onnxruntimeImplementation, referenceImplementation, tfjsImplementation } from "../peers/inprocess.ts";
 import { onnxruntimeWebImplementation, tfjsBackendImplementation, tfjsBackendUnavailable } from "../peers/engines.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
+import { PYPI_ONNX_PEERS } from "../peers/pypi_onnx_peers.ts";
 import { HEADER, matrixTable, replaceMatrixTable, SOURCES } from "./_matrix_table.ts";
 import { matrixPicture } from "./matrix_picture.ts";
 import { type HtmlRun, recordDetails, renderHtmlReport } from "./html_report.ts";
@@ -38,8 +39,8 @@ const root = new URL("../../", import.meta.url);
 export interface Peer {
   /** The row's label. */
   readonly label: string;
-  /** `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts. */
-  readonly group: "framework" | "engine";
+  /** `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts, `pypi` by tests/pypi_onnx_engines_test.ts. */
+  readonly group: "framework" | "engine" | "pypi";
   /** Why it cannot run on this machine, or undefined when it can. */
   readonly unavailable?: () => Promise<string | undefined>;
   /** Starts it. */
@@ -127,6 +128,7 @@ export const PEERS: readonly Peer[] = [
     ["/usr/bin/python3", "scripts/peers/opencv_peer.py"],
     { unavailable: opencvUnavailable },
   ),
+  ...PYPI_ONNX_PEERS,
 ];
 
 function cell(report: SuiteReport, source: string): string {
