@@ -55,7 +55,9 @@ async function runModel(
   const writer = child.stdin.getWriter();
   const f: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(feeds)) f[k] = { dtype: "float32", ...v };
-  await writer.write(new TextEncoder().encode(JSON.stringify({ model: encodeBase64(model), feeds: f, outputs }) + "\n"));
+  await writer.write(
+    new TextEncoder().encode(JSON.stringify({ model: encodeBase64(model), feeds: f, outputs }) + "\n"),
+  );
   await writer.close();
   const { stdout, stderr, success } = await child.output();
   assert(success, new TextDecoder().decode(stderr));
@@ -112,7 +114,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "onnx.reference 1.23: a five-output opset-9 BatchNormalization (training) raises: BatchNormalization_9 returns Y only",
+  name:
+    "onnx.reference 1.23: a five-output opset-9 BatchNormalization (training) raises: BatchNormalization_9 returns Y only",
   ignore: onnxReason !== undefined,
   fn: async () => {
     const got = await runModel(
@@ -215,5 +218,140 @@ Deno.test({
     // Newton step under EIGEN_FAST_MATH) is a few ULP off, and the constant folding runs that kernel.
     assert(r.sc_equals_correctly_rounded_rsqrt_times_gamma < 0.9, JSON.stringify(r));
     assert(r.sc_max_ulp_from_exact > 1 && r.sc_max_ulp_from_exact < 4, JSON.stringify(r));
+  },
+});
+
+// ---- Conv → BatchNormalization: each engine against the exact values of the unfused graph ----
+
+/** A seeded case: x 2×16×4×4, a 1×1 convolution to 8 channels with bias, then BatchNormalization; all float32 values. */
+function convBnCase(seed: number) {
+  let s = seed >>> 0;
+  const rand = () => { // mulberry32
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const vec = (n: number, f: () => number) => Array.from({ length: n }, () => Math.fround(f()));
+  const [N, Cin, H, W, Cout] = [2, 16, 4, 4, 8];
+  const nest = (flat: number[], shape: number[]): unknown =>
+    shape.length === 1 ? flat : Array.from(
+      { length: shape[0] },
+      (_, i) => nest(flat.slice(i * flat.length / shape[0], (i + 1) * flat.length / shape[0]), shape.slice(1)),
+    );
+  const xFlat = vec(N * Cin * H * W, normal);
+  return {
+    shape: [N, Cin, H, W],
+    xFlat,
+    x: nest(xFlat, [N, Cin, H, W]),
+    w: nest(vec(Cout * Cin, () => normal() * 0.5), [Cout, Cin, 1, 1]),
+    b: vec(Cout, () => normal() * 0.1),
+    gamma: vec(Cout, () => rand() + 0.5),
+    beta: vec(Cout, () => normal() * 0.1),
+    mean: vec(Cout, () => normal() * 0.1),
+    var: vec(Cout, () => rand() * 2 + 0.5),
+    epsilon: 1e-5,
+  };
+}
+
+async function pipe(cmd: string, args: string[], input: string): Promise<string> {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: { DENO: Deno.execPath() },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input + "\n"));
+  await writer.close();
+  const { stdout, stderr, success } = await child.output();
+  assert(success, `${cmd} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
+  return new TextDecoder().decode(stdout);
+}
+
+/** The largest error in float32 ULP of each channel's peak |exact| (the error scale of an elementwise output). */
+function ulpAtPeak(got: number[], exact: number[], shape: number[]): number {
+  const [N, C, H, W] = shape;
+  const ulp32 = (v: number) => {
+    const f = Math.fround(Math.abs(v));
+    const e = Math.max(Math.floor(Math.log2(f)), -126);
+    return 2 ** (e - 23);
+  };
+  let worst = 0;
+  for (let c = 0; c < C; c++) {
+    let peak = 0;
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < H * W; i++) peak = Math.max(peak, Math.abs(exact[(n * C + c) * H * W + i]));
+    }
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < H * W; i++) {
+        const k = (n * C + c) * H * W + i;
+        worst = Math.max(worst, Math.abs(got[k] - exact[k]) / ulp32(peak));
+      }
+    }
+  }
+  return worst;
+}
+
+const mpmathReason = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import mpmath"], stderr: "null" })
+  .output().then((o) => o.success ? undefined : "no mpmath for /usr/bin/python3").catch((e) => `${e}`);
+
+Deno.test({
+  name:
+    "Conv → BatchNormalization (1×1, float32): distance of each engine from the exact unfused graph; OpenVINO's default bf16 hint and LiteRT's float16 weights are thousands of ULP away",
+  ignore: onnxReason !== undefined || mpmathReason !== undefined,
+  fn: async (t) => {
+    const c = convBnCase(20);
+    const exact: number[] = JSON.parse(
+      await pipe(
+        "/usr/bin/python3",
+        [new URL("../scripts/generators/exact_conv_bn.py", import.meta.url).pathname],
+        JSON.stringify(c),
+      ),
+    ).y.flat(3);
+    const model = await pipe(envPython("onnx"), [
+      new URL("../scripts/peers/_conv_bn_model.py", import.meta.url).pathname,
+    ], JSON.stringify(c));
+    const outShape = [2, 8, 4, 4];
+    const distances: Record<string, number> = {};
+    for (const engine of ["onnx-reference", "onnxruntime", "openvino", "openvino-f32"]) {
+      if (reasons.get(engine) !== undefined) continue;
+      const got = await runModel(engine, Uint8Array.from(atob(model.trim()), (ch) => ch.charCodeAt(0)), {
+        X: { shape: c.shape, data: c.xFlat },
+      }, ["Y"]);
+      assert(got.outputs, `${engine}: ${got.error}`);
+      distances[engine] = ulpAtPeak(got.outputs!.Y.data, exact, outShape);
+    }
+    for (const engine of ["litert", "litert-fp16"]) {
+      if (reasons.get(engine) !== undefined) continue;
+      const r = JSON.parse(
+        await pipe(envPython("litert"), [
+          new URL("../scripts/peers/pypi_onnx_peer.py", import.meta.url).pathname,
+          engine,
+          "--conv-bn",
+        ], JSON.stringify(c)),
+      );
+      // The converter folds BatchNormalization into the convolution's weights and bias: one CONV_2D remains.
+      assertEquals(r.ops.filter((o: string) => o !== "DEQUANTIZE"), ["CONV_2D"]);
+      distances[engine] = ulpAtPeak(r.y.flat(3), exact, outShape);
+    }
+    await t.step(`distances (float32 ULP at each channel's peak): ${JSON.stringify(distances)}`, () => {});
+    for (const e of ["onnx-reference", "onnxruntime", "openvino-f32", "litert"]) {
+      if (e in distances) assert(distances[e] < 8, `${e}: ${distances[e]} ULP`);
+    }
+    if ("litert-fp16" in distances) assert(distances["litert-fp16"] > 500, `litert-fp16: ${distances["litert-fp16"]}`);
+    if ("openvino" in distances) {
+      const flags = await new Deno.Command(envPython("openvino"), {
+        args: ["-c", "print(' '.join(l for l in open('/proc/cpuinfo') if l.startswith('flags')))"],
+        stdout: "piped",
+      }).output();
+      const amx = /\bamx_bf16\b/.test(new TextDecoder().decode(flags.stdout));
+      // bf16 keeps 8 significant bits: an error of 2^-9 relative is 2^15 float32 ULP.
+      if (amx) assert(distances.openvino > 1000, `OpenVINO default hint on an AMX-BF16 CPU: ${distances.openvino}`);
+      else assertEquals(distances.openvino, distances["openvino-f32"]);
+    }
   },
 });

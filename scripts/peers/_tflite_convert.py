@@ -2,7 +2,8 @@
 """TensorFlow 2.21's TFLite converter as a line server, for the LiteRT peer (scripts/peers/pypi_onnx_peer.py litert).
 
 Run by .venv/bin/python (deno task venv). Each stdin line is {"shape": [N, ..., C] (channels-last), "epsilon",
-"gamma", "beta", "mean", "var", "float16": bool}; each stdout line the .tflite flatbuffer in base64, or
+"gamma", "beta", "mean", "var", "float16": bool, and optionally "conv": {"w": [Cout, Cin, 1, 1], "b": [Cout]}
+(a 1×1 Conv2D before the layer)}; each stdout line the .tflite flatbuffer in base64, or
 {"error": "..."}. The model is what users convert: a Keras BatchNormalization layer (axis -1) holding the weights,
 called in inference, traced by tf.function and converted by tf.lite.TFLiteConverter (which folds the layer into a
 MUL and an ADD by constants); with "float16", post-training float16 quantisation (Optimize.DEFAULT, supported type
@@ -28,7 +29,14 @@ def vec(v):
 def convert(spec):
     shape = [int(d) for d in spec["shape"]]
     layer = tf.keras.layers.BatchNormalization(axis=-1, epsilon=float(spec["epsilon"]))
-    model = tf.keras.Sequential([tf.keras.Input(shape=shape[1:], batch_size=shape[0]), layer])
+    conv = spec.get("conv")
+    if conv is None:
+        model = tf.keras.Sequential([tf.keras.Input(shape=shape[1:], batch_size=shape[0]), layer])
+    else:  # a 1×1 Conv2D with bias before the layer; w in ONNX's [Cout, Cin, 1, 1] layout
+        w = np.array(conv["w"], dtype=np.float32)
+        conv_layer = tf.keras.layers.Conv2D(w.shape[0], 1)
+        model = tf.keras.Sequential([tf.keras.Input(shape=shape[1:], batch_size=shape[0]), conv_layer, layer])
+        conv_layer.set_weights([np.transpose(w, [2, 3, 1, 0]), vec(conv["b"])])
     layer.set_weights([vec(spec["gamma"]), vec(spec["beta"]), vec(spec["mean"]), vec(spec["var"])])
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)

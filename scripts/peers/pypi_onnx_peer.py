@@ -28,6 +28,11 @@ counted but the engine's own; prints one JSON line.
 converts a C-channel layer with random weights and prints how the converter folded it (the MUL and ADD constants
 against candidate formulas, y against x·sc + sh with one or two roundings): the evidence of the fold finding.
 
+    .envs/litert/bin/python scripts/peers/pypi_onnx_peer.py litert --conv-bn < case.json
+
+runs a Keras 1×1 Conv2D → BatchNormalization pair converted by TF's converter (scripts/generators/exact_conv_bn.py
+describes the case JSON) and prints {"ops": the model's operators, "y": NCHW}.
+
     PYTHON scripts/peers/pypi_onnx_peer.py ENGINE --run-model
 
 reads one JSON line {"model": base64, "feeds": {name: {"dtype", "shape", "data"}}, "outputs": [names],
@@ -256,8 +261,11 @@ class LiteRTPeer:
 
         self.version = f"LiteRT {md.version('ai-edge-litert')} Interpreter, TF 2.21 converter{' (float16 weights)' if self.fp16 else ''}"
 
-    def convert(self, shape, eps, params):
-        return self.converter.ask({"shape": shape, "epsilon": eps, "float16": self.fp16, **{k: plain(v) for k, v in params.items()}})
+    def convert(self, shape, eps, params, conv=None):
+        spec = {"shape": shape, "epsilon": eps, "float16": self.fp16, **{k: plain(v) for k, v in params.items()}}
+        if conv is not None:
+            spec["conv"] = conv
+        return self.converter.ask(spec)
 
     def invoke(self, model, x):
         it = self.lit.Interpreter(model_content=model, num_threads=1)
@@ -411,6 +419,25 @@ def fold_evidence(channels, seed):
     }
 
 
+def conv_bn(name, case):
+    """LiteRT on a Conv (1×1) → BatchNormalization graph converted from Keras (the converter fuses the pair): y, NCHW."""
+    peer = LiteRTPeer(name)
+    x = np.array(case["x"], dtype=np.float32)
+    xl = np.ascontiguousarray(np.transpose(x, [0, 2, 3, 1]))
+    try:
+        model = peer.convert(list(xl.shape), case["epsilon"], {k: np.array(case[k], np.float32) for k in ("gamma", "beta", "mean", "var")},
+                             conv={"w": case["w"], "b": case["b"]})
+    finally:
+        peer.close()
+    it = peer.lit.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], xl)
+    it.invoke()
+    y = it.get_tensor(it.get_output_details()[0]["index"])
+    ops = [o["op_name"] for o in it._get_ops_details() if o["op_name"] != "DELEGATE"]
+    return {"ops": ops, "y": np.transpose(y, [0, 3, 1, 2]).astype(np.float64).tolist()}
+
+
 def run_model(name, req):
     feeds = {k: array(v, NP[v.get("dtype", "float32")]) for k, v in req["feeds"].items()}
     _, run = onnx_engine(name)
@@ -428,6 +455,9 @@ def main():
         dims = [int(v) for v in sys.argv[3:7]]
         repeats = int(sys.argv[7]) if len(sys.argv) > 7 else 30
         print(json.dumps(bench(name, dims, repeats)))
+        return
+    if sys.argv[2:3] == ["--conv-bn"]:
+        print(json.dumps(conv_bn(name, json.loads(sys.stdin.readline()))))
         return
     if sys.argv[2:3] == ["--fold"]:
         print(json.dumps(fold_evidence(int(sys.argv[3]), int(sys.argv[4]))))
