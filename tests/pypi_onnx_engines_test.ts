@@ -355,3 +355,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a negative epsilon: OpenVINO 2026.4 refuses the model (BatchNormInference checks m_epsilon >= 0), onnx.reference and onnxruntime compute with it",
+  ignore: reasons.get("openvino-f32") !== undefined || onnxReason !== undefined,
+  fn: async () => {
+    const s = spec(15, false, { epsilon: -1e-3 });
+    const ov = await runModel("openvino-f32", buildBatchNormModel({ ...s, initializers: params }), {
+      X: { shape: [2, 3], data: x },
+    }, ["Y"]);
+    assertEquals(ov.outputs, undefined);
+    assertStringIncludes(ov.error!, "Attribute 'epsilon' must be non negative value. Got: -0.001");
+    for (const engine of ["onnx-reference", "onnxruntime"]) {
+      const got = await runModel(engine, buildBatchNormModel(s), { X: { shape: [2, 3], data: x }, ...paramFeeds }, [
+        "Y",
+      ]);
+      const want = x.map((xi, i) => {
+        const c = i % 3;
+        return params.scale[c] * (xi - params.mean[c]) / Math.sqrt(params.var[c] + Math.fround(-1e-3)) + params.B[c];
+      });
+      close(got.outputs!.Y.data, want);
+    }
+  },
+});

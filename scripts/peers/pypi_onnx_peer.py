@@ -202,6 +202,16 @@ def compile_probe(compile_):
 # ---- one protocol step ----
 
 
+def refusal(e):
+    """An engine's exception as a protocol error: the code from what its message names, the message's telling lines."""
+    text = str(e).strip()
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    telling = [l for l in lines if "epsilon" in l.lower()] or lines[-1:]
+    code = "invalid_epsilon" if any("epsilon" in l.lower() for l in lines) else "invalid_option"
+    return {"code": code, "message": f"{type(e).__name__}: {' / '.join(telling) if telling else type(e).__name__}"}
+
+
+
 def conv(config):
     return config or {}
 
@@ -236,7 +246,7 @@ class OnnxPeer:
         try:
             got = self.run(self.builder.ask(spec), feeds, names)
         except Exception as e:  # the engine refused the model or the call
-            return {"error": {"code": "invalid_option", "message": f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}"}}
+            return {"error": refusal(e)}
         out = {"y": encode(np.asarray(got[0]).reshape(x.shape), dtype_name)}
         answer = {"outputs": out}
         if train:
@@ -288,7 +298,7 @@ class LiteRTPeer:
         try:
             y = self.invoke(self.convert(list(xl.shape), cfg.get("epsilon", 1e-3), params), xl)
         except Exception as e:
-            return {"error": {"code": "invalid_option", "message": f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}"}}
+            return {"error": refusal(e)}
         return {"outputs": {"y": encode(np.transpose(y, np.argsort(order)), dtype_name)}}
 
     def close(self):
