@@ -3,6 +3,7 @@
 
     .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnx-reference   # onnx 1.23's onnx.reference
     .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnxruntime      # onnxruntime 1.31 (Python), CPU
+    .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnxruntime-unoptimized  # the same, ORT_DISABLE_ALL
     .envs/openvino/bin/python scripts/peers/pypi_onnx_peer.py openvino         # OpenVINO CPU, its default precision hint
     .envs/openvino/bin/python scripts/peers/pypi_onnx_peer.py openvino-f32     # OpenVINO CPU, INFERENCE_PRECISION_HINT=f32
     .envs/litert/bin/python   scripts/peers/pypi_onnx_peer.py litert           # LiteRT, models from TF 2.21's converter
@@ -57,7 +58,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 NP = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
-ENGINES = ("onnx-reference", "onnxruntime", "openvino", "openvino-f32", "litert", "litert-fp16")
+ENGINES = ("onnx-reference", "onnxruntime", "openvino", "openvino-f32", "litert", "litert-fp16", "onnxruntime-unoptimized")
 
 
 def num(v):
@@ -148,12 +149,14 @@ def onnx_engine(name):
             return ReferenceEvaluator(onnx.load_from_string(model)).run(outputs, feeds)
 
         return f"onnx {onnx.__version__} onnx.reference.ReferenceEvaluator", run
-    if name == "onnxruntime":
+    if name in ("onnxruntime", "onnxruntime-unoptimized"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
+        if name == "onnxruntime-unoptimized":  # no graph rewrites (ConvBNFusion runs from ORT_ENABLE_BASIC on)
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
 
         def run(model, feeds, outputs):
             return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"]).run(outputs, feeds)
