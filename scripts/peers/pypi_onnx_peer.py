@@ -2,6 +2,7 @@
 """The ONNX-family engines from PyPI behind the subprocess protocol (fixtures/PROTOCOL.md), version 1.0.
 
     .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnx-reference   # onnx 1.23's onnx.reference
+    .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnx-reference-opset9  # the same at opset 9 (its defect)
     .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnxruntime      # onnxruntime 1.31 (Python), CPU
     .envs/onnx/bin/python     scripts/peers/pypi_onnx_peer.py onnxruntime-unoptimized  # the same, ORT_DISABLE_ALL
     .envs/openvino/bin/python scripts/peers/pypi_onnx_peer.py openvino         # OpenVINO CPU, its default precision hint
@@ -11,7 +12,7 @@
 
 The ONNX engines run one BatchNormalization node built by the suite's builder (scripts/runners/onnx_model.ts, served by
 scripts/runners/onnx_model_server.ts through `deno` from $DENO or PATH), opset 15, training with training_mode=1 (outputs
-Y, running_mean, running_var). onnx.reference and onnxruntime take scale, B, mean and var as graph inputs; OpenVINO as
+Y, running_mean, running_var); onnx-reference-opset9 builds opset 9 (training: the five outputs). onnx.reference and onnxruntime take scale, B, mean and var as graph inputs; OpenVINO as
 initializers (how a deployed model carries them; its CPU plugin then treats them as constants). LiteRT's models come the
 way users get them: a Keras BatchNormalization layer (channels-last) with the step's weights, converted by
 tf.lite.TFLiteConverter in .venv/ (TensorFlow 2.21, scripts/peers/_tflite_convert.py, a line server), which folds the
@@ -45,6 +46,7 @@ Logs go to stderr; stdout carries protocol lines only.
 import base64
 import json
 import math
+import re
 import os
 import shutil
 import statistics
@@ -58,7 +60,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 NP = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
-ENGINES = ("onnx-reference", "onnxruntime", "openvino", "openvino-f32", "litert", "litert-fp16", "onnxruntime-unoptimized")
+ENGINES = ("onnx-reference", "onnxruntime", "openvino", "openvino-f32", "litert", "litert-fp16", "onnxruntime-unoptimized", "onnx-reference-opset9")
 
 
 def num(v):
@@ -141,7 +143,7 @@ def tflite_converter():
 
 def onnx_engine(name):
     """(version string, run(model_bytes, feeds, output_names) -> list of arrays, dtypes)."""
-    if name == "onnx-reference":
+    if name in ("onnx-reference", "onnx-reference-opset9"):
         import onnx
         from onnx.reference import ReferenceEvaluator
 
@@ -206,11 +208,12 @@ def compile_probe(compile_):
 
 
 def refusal(e):
-    """An engine's exception as a protocol error: the code from what its message names, the message's telling lines."""
-    text = str(e).strip()
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
-    telling = [l for l in lines if "epsilon" in l.lower()] or lines[-1:]
-    code = "invalid_epsilon" if any("epsilon" in l.lower() for l in lines) else "invalid_option"
+    """An engine's exception as a protocol error: invalid_epsilon where the engine's check names epsilon (OpenVINO's
+    `m_epsilon >= 0`), else invalid_option; the message is the telling lines (the epsilon check, or the first line)."""
+    lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
+    eps = [l for l in lines if re.search(r"m_epsilon|'epsilon' must", l)]
+    code = "invalid_epsilon" if eps else "invalid_option"
+    telling = eps or [l[:300] for l in lines[:1]]
     return {"code": code, "message": f"{type(e).__name__}: {' / '.join(telling) if telling else type(e).__name__}"}
 
 
@@ -235,7 +238,8 @@ class OnnxPeer:
         per = lambda k, fill: array(state[k], dtype) if state.get(k) is not None else np.full([C], fill, dtype)
         params = {"scale": per("gamma", 1), "B": per("beta", 0), "input_mean": per("running_mean", 0), "input_var": per("running_var", 1)}
         train = s["mode"] == "train"
-        spec = {"opset": 15, "dtype": dtype_name, "shape": list(x.shape), "training": train}
+        opset = 9 if self.name.endswith("-opset9") else 15
+        spec = {"opset": opset, "dtype": dtype_name, "shape": list(x.shape), "training": train}
         if cfg.get("epsilon") is not None:
             spec["epsilon"] = cfg["epsilon"]
         if cfg.get("momentum") is not None:
@@ -245,7 +249,9 @@ class OnnxPeer:
             spec["initializers"] = {k: plain(params[p]) for k, p in (("scale", "scale"), ("B", "B"), ("mean", "input_mean"), ("var", "input_var"))}
         else:
             feeds.update(params)
-        names = ["Y", "running_mean", "running_var"] if train else ["Y"]
+        # opset 9 says "training" by declaring five outputs (the builder names them Y, running_mean, running_var,
+        # saved_mean, saved_var); opset 15 by training_mode=1 with three.
+        names = (["Y", "running_mean", "running_var"] + (["saved_mean", "saved_var"] if opset == 9 else [])) if train else ["Y"]
         try:
             got = self.run(self.builder.ask(spec), feeds, names)
         except Exception as e:  # the engine refused the model or the call

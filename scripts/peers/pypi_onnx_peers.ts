@@ -38,6 +38,12 @@ export const PYPI_ENGINES: readonly PypiEngine[] = [
     imports: "onnx.reference",
   },
   {
+    label: "onnx.reference (onnx 1.23.2), opset 9, subprocess protocol (Python)",
+    engine: "onnx-reference-opset9",
+    env: "onnx",
+    imports: "onnx.reference",
+  },
+  {
     label: "onnxruntime 1.31.1 (Python), opset 15, subprocess protocol (Python)",
     engine: "onnxruntime",
     env: "onnx",
