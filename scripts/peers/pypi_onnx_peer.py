@@ -150,7 +150,7 @@ def onnx_engine(name):
         def run(model, feeds, outputs):
             return ReferenceEvaluator(onnx.load_from_string(model)).run(outputs, feeds)
 
-        return f"onnx {onnx.__version__} onnx.reference.ReferenceEvaluator", run
+        return f"onnx {onnx.__version__} onnx.reference.ReferenceEvaluator{' (opset 9)' if name.endswith('-opset9') else ''}", run
     if name in ("onnxruntime", "onnxruntime-unoptimized"):
         import onnxruntime as ort
 
