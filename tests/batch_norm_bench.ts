@@ -4,8 +4,9 @@
  * and training_mode; session reused, tensors wrapping the same buffers), TF.js cpu
  * (inference op and training-mode gradients, channels-last: the layout its kernels
  * handle), and the memory floor: copying the same bytes (Float32Array.prototype.set).
- * Native peers (onnxruntime and PyTorch from Python, each in its own process: scripts/bench/native.ts)
- * are timed first, beside the reference timed the same way; their ratios go to stderr.
+ * Native peers (onnxruntime, PyTorch 2 and 1.13 from Python, each in its own process: scripts/bench/native.ts) and the
+ * same-technology peers (onnxruntime-web wasm, TF.js wasm backend: scripts/bench/wasm_peers.ts) are timed first,
+ * beside the reference timed the same way; their ratios go to stderr.
  * scripts/reports/bench_report.ts turns a run into the README's table of ratios.
  */
 import * as ort from "onnxruntime-node";
@@ -15,6 +16,7 @@ import { setWasmEnabled } from "../src/reference/_wasm.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
 import { NATIVE_PEERS, runNativePeer, timed, type Timing } from "../scripts/bench/native.ts";
+import { runWasmPeers } from "../scripts/bench/wasm_peers.ts";
 
 await tf.setBackend("cpu");
 
@@ -37,6 +39,19 @@ await tf.setBackend("cpu");
   };
   const peers = [];
   for (const peer of NATIVE_PEERS) peers.push(await runNativePeer(peer, req));
+  // The same-technology peers (WebAssembly in this process, one thread), on the same data; TF.js's gradients take
+  // seconds a call on the big shape, so 5 of them are timed.
+  const wasmPeers = await runWasmPeers(
+    SHAPES.map(([label, shape]) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = new Float32Array(n), dy = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
+      for (let i = 0; i < n; i++) dy[i] = Math.cos(i * 0.11);
+      return { label, shape, x, dy };
+    }),
+    runs,
+    5,
+  );
   const reference: { label: string; what: string; ms: Timing }[] = [];
   for (const [label, shape] of SHAPES) {
     const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
@@ -79,7 +94,7 @@ await tf.setBackend("cpu");
   const lines = [
     "native peers (own process) vs the reference (tensors in kernel memory), medians of " + runs + " calls:",
   ];
-  for (const p of peers) {
+  for (const p of [...peers, ...wasmPeers]) {
     if (p.missing) lines.push(`  ${p.peer}: MISSING (${p.missing})`);
     for (const r of p.results) {
       const ref = reference.find((q) => q.label === r.label && q.what === r.what)!;
@@ -92,7 +107,7 @@ await tf.setBackend("cpu");
     }
   }
   console.error(lines.join("\n"));
-  console.error("NATIVE_PEERS_JSON " + JSON.stringify({ runs, reference, peers }));
+  console.error("NATIVE_PEERS_JSON " + JSON.stringify({ runs, reference, peers, wasmPeers }));
 }
 
 for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const) {

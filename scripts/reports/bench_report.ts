@@ -76,6 +76,12 @@ const native: {
   runs: number;
   reference: { label: string; what: string; ms: Timing }[];
   peers: { peer: string; version?: string; missing?: string; results: { label: string; what: string; ms: Timing }[] }[];
+  wasmPeers: {
+    peer: string;
+    version?: string;
+    missing?: string;
+    results: { label: string; what: string; ms: Timing }[];
+  }[];
 } = JSON.parse(nativeLine.slice("NATIVE_PEERS_JSON ".length));
 
 const fmtMs = (v: number) => (v >= 1 ? `${v.toFixed(1)} ms` : `${(v * 1000).toFixed(1)} µs`);
@@ -114,6 +120,25 @@ for (const label of ["32x64x56x56", "8x16x8x8"]) {
     ]);
   }
 }
+// The same-technology peers: WebAssembly in the bench's process, one thread, timed as the native peers.
+const wasmRows: string[][] = [];
+for (const label of ["32x64x56x56", "8x16x8x8"]) {
+  for (const what of ["inference", "training", "backward"]) {
+    const ref = native.reference.find((r) => r.label === label && r.what === what)!;
+    for (const p of native.wasmPeers) {
+      const r = p.results.find((q) => q.label === label && q.what === what);
+      if (!r) continue;
+      wasmRows.push([
+        label,
+        what === "training" ? "training forward" : what,
+        fmtRange(ref.ms),
+        `${p.peer} ${p.version} ${fmtRange(r.ms)}`,
+        (ref.ms[0] / r.ms[0]).toFixed(2),
+      ]);
+    }
+  }
+}
+const missingWasm = native.wasmPeers.filter((p) => p.missing).map((p) => `${p.peer}: missing (${p.missing})`);
 const missingPeers = native.peers.filter((p) => p.missing).map((p) => `${p.peer}: missing (${p.missing})`);
 
 const timingRows: string[][] = [];
@@ -309,8 +334,24 @@ const section = [
   "the reference with its tensors in kernel memory (`KernelArena`; y and dx into caller-owned outputs there). " +
   "Before: the same calls as before the WebAssembly kernels (TypeScript loops, fresh outputs), in the same run:",
   "",
-  markdownTable(["shape", "what", "reference", "native peer (fastest; backward: PyTorch 2)", "ratio", "before", "target", ""], nativeRows),
+  markdownTable([
+    "shape",
+    "what",
+    "reference",
+    "native peer (fastest; backward: PyTorch 2)",
+    "ratio",
+    "before",
+    "target",
+    "",
+  ], nativeRows),
   ...(missingPeers.length ? ["", ...missingPeers.map((m) => `- ${m}`)] : []),
+  "",
+  "Same-technology peers: BatchNorm kernels compiled to WebAssembly, run in the bench's process on one thread as the " +
+  "reference is (scripts/bench/wasm_peers.ts; TF.js channels-last, its backward `tf.grads` of moments and batchNorm, " +
+  "5 calls), timed the same way in the same run:",
+  "",
+  markdownTable(["shape", "what", "reference", "peer", "ratio"], wasmRows),
+  ...(missingWasm.length ? ["", ...missingWasm.map((m) => `- ${m}`)] : []),
   "",
   "In-process peers (`deno bench` averages), and the reference's variants: in kernel memory (no copy, no allocation), " +
   "into a caller-owned output, fresh output (WebAssembly SIMD, x copied in and y out) and the TypeScript loop (kernels off):",
