@@ -55,10 +55,15 @@ await tf.setBackend("cpu");
   const reference: { label: string; what: string; ms: Timing }[] = [];
   for (const [label, shape] of SHAPES) {
     const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
-    const arena = new KernelArena(3 * 4 * n + 48);
+    // The reference on two threads (the helper worker of a two-thread KernelArena; 2 cores here, as the native
+    // peers use), and on one: the same data in an arena of each kind.
+    const arena = new KernelArena(3 * 4 * n + 48, { threads: 2 }), one = new KernelArena(3 * 4 * n + 48);
     const x = arena.float32(shape), y = arena.float32(shape), dy = arena.float32(shape);
     for (let i = 0; i < n; i++) x.data[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
     for (let i = 0; i < n; i++) dy.data[i] = Math.cos(i * 0.11);
+    const x1 = one.float32(shape), y1 = one.float32(shape), dy1 = one.float32(shape);
+    x1.data.set(x.data), dy1.data.set(dy.data);
+    await arena.whenThreaded();
     const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
     const state = { gamma: ones, beta: zeros, runningMean: zeros, runningVar: ones };
     // "before": the same calls as before the kernels (TypeScript loops, fresh outputs, x in ordinary memory)
@@ -81,6 +86,23 @@ await tf.setBackend("cpu");
       },
     );
     reference.push(
+      {
+        label,
+        what: "inference one thread",
+        ms: timed(() => batchNormInference(x1, state, "onnx", { out: y1.data }), runs),
+      },
+      {
+        label,
+        what: "training one thread",
+        ms: timed(() => batchNormTrain(x1, state, "onnx", { out: y1.data }), runs),
+      },
+      {
+        label,
+        what: "backward one thread",
+        ms: timed(() => batchNormBackward(x1, dy1, state, "train", "onnx", { out: y1.data }), runs),
+      },
+    );
+    reference.push(
       { label, what: "inference", ms: timed(() => batchNormInference(x, state, "onnx", { out: y.data }), runs) },
       { label, what: "training", ms: timed(() => batchNormTrain(x, state, "onnx", { out: y.data }), runs) },
       {
@@ -89,10 +111,12 @@ await tf.setBackend("cpu");
         ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx", { out: y.data }), runs),
       },
     );
+    arena.close();
   }
   const f = (t: Timing) => `${t[0].toPrecision(3)} ms (${t[1].toPrecision(3)}–${t[2].toPrecision(3)})`;
   const lines = [
-    "native peers (own process) vs the reference (tensors in kernel memory), medians of " + runs + " calls:",
+    "native peers (own process) vs the reference (tensors in kernel memory, two threads), medians of " + runs +
+    " calls:",
   ];
   for (const p of [...peers, ...wasmPeers]) {
     if (p.missing) lines.push(`  ${p.peer}: MISSING (${p.missing})`);
@@ -141,6 +165,26 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
   const arena = new KernelArena(3 * 4 * n + 48);
   const ax = arena.float32([N, C, H, W]), ay = arena.float32([N, C, H, W]), adY = arena.float32([N, C, H, W]);
   ax.data.set(data), adY.data.set(dyData);
+  // The same on two threads (a two-thread arena; its helper leaves when idle and starts again on the next call).
+  const arena2 = new KernelArena(3 * 4 * n + 48, { threads: 2 });
+  const tx = arena2.float32([N, C, H, W]), ty = arena2.float32([N, C, H, W]), tdY = arena2.float32([N, C, H, W]);
+  tx.data.set(data), tdY.data.set(dyData);
+  await arena2.whenThreaded();
+  Deno.bench({
+    name: `reference inference, in kernel memory, two threads ${label}`,
+    group: `inference ${label}`,
+    fn: () => void batchNormInference(tx, state, "onnx", { out: ty.data }),
+  });
+  Deno.bench({
+    name: `reference training, in kernel memory, two threads ${label}`,
+    group: `training ${label}`,
+    fn: () => void batchNormTrain(tx, state, "onnx", { out: ty.data }),
+  });
+  Deno.bench({
+    name: `reference backward, in kernel memory, two threads ${label}`,
+    group: `backward ${label}`,
+    fn: () => void batchNormBackward(tx, tdY, state, "train", "onnx", { out: ty.data }),
+  });
 
   Deno.bench({ name: `copy floor ${label}`, group: `inference ${label}`, fn: () => dst.set(data) });
   Deno.bench({

@@ -103,17 +103,19 @@ for (const label of ["32x64x56x56", "8x16x8x8"]) {
     const best = candidates.sort((a, b) => a.ms[0] - b.ms[0])[0];
     const name = what === "training" ? "training forward" : what;
     if (!best) {
-      nativeRows.push([label, name, fmtRange(ref.ms), "no native peer ran", "", "", "≤ 1.5", ""]);
+      nativeRows.push([label, name, fmtRange(ref.ms), "no native peer ran", "", "", "", "≤ 1.5", ""]);
       continue;
     }
     const ratio = ref.ms[0] / best.ms[0];
     const before = native.reference.find((r) => r.label === label && r.what === `${what} before`)!;
+    const one = native.reference.find((r) => r.label === label && r.what === `${what} one thread`);
     nativeRows.push([
       label,
       name,
       fmtRange(ref.ms),
       `${best.peer} ${fmtRange(best.ms)}`,
       ratio.toFixed(2),
+      one ? `${(one.ms[0] / best.ms[0]).toFixed(2)} (${fmtMs(one.ms[0])})` : "",
       `${(before.ms[0] / best.ms[0]).toFixed(2)} (${fmtMs(before.ms[0])})`,
       "≤ 1.5",
       ratio <= 1.5 ? "met" : "missed",
@@ -145,15 +147,18 @@ const timingRows: string[][] = [];
 for (const label of ["32x64x56x56", "8x16x8x8"]) {
   const t = (name: string) => avg.get(`${name} ${label}`)!;
   const rows: [string, string, string][] = [
+    ["inference", "reference inference, in kernel memory, two threads", "onnxruntime inference"],
     ["inference", "reference inference, in kernel memory", "onnxruntime inference"],
     ["inference", "reference inference, caller-owned output", "onnxruntime inference"],
     ["inference", "reference inference", "onnxruntime inference"],
     ["inference", "reference inference, TypeScript loop", "onnxruntime inference"],
     ["inference", "reference inference, in kernel memory", "copy floor"],
     ["inference", "reference inference, in kernel memory", "tfjs inference"],
+    ["training forward", "reference training, in kernel memory, two threads", "onnxruntime training"],
     ["training forward", "reference training, in kernel memory", "onnxruntime training"],
     ["training forward", "reference training", "onnxruntime training"],
     ["training forward", "reference training, TypeScript loop", "onnxruntime training"],
+    ["backward", "reference backward, in kernel memory, two threads", "tfjs gradients"],
     ["backward", "reference backward, in kernel memory", "tfjs gradients"],
     ["backward", "reference backward", "tfjs gradients"],
     ["backward", "reference backward, TypeScript loop", "tfjs gradients"],
@@ -331,8 +336,9 @@ const section = [
   "The machine is shared with other work: times vary run to run; brackets give the range (min–max).",
   "",
   `Against native kernels, each timed in its own process (scripts/bench/native.ts), medians of ${native.runs} calls, ` +
-  "the reference with its tensors in kernel memory (`KernelArena`; y and dx into caller-owned outputs there). " +
-  "Before: the same calls as before the WebAssembly kernels (TypeScript loops, fresh outputs), in the same run:",
+  "the reference with its tensors in kernel memory (`KernelArena` with `threads: 2`; y and dx into caller-owned outputs " +
+  "there). One thread: the same in a one-thread arena. Before: the same calls as before the WebAssembly kernels " +
+  "(TypeScript loops, fresh outputs, one thread), in the same run:",
   "",
   markdownTable([
     "shape",
@@ -340,6 +346,7 @@ const section = [
     "reference",
     "native peer (fastest; backward: PyTorch 2)",
     "ratio",
+    "one thread",
     "before",
     "target",
     "",
@@ -353,7 +360,8 @@ const section = [
   markdownTable(["shape", "what", "reference", "peer", "ratio"], wasmRows),
   ...(missingWasm.length ? ["", ...missingWasm.map((m) => `- ${m}`)] : []),
   "",
-  "In-process peers (`deno bench` averages), and the reference's variants: in kernel memory (no copy, no allocation), " +
+  "In-process peers (`deno bench` averages), and the reference's variants: in kernel memory (no copy, no allocation; " +
+  "two threads, then one), " +
   "into a caller-owned output, fresh output (WebAssembly SIMD, x copied in and y out) and the TypeScript loop (kernels off):",
   "",
   markdownTable(["shape", "what", "reference", "peer", "ratio"], timingRows),
