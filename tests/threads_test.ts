@@ -11,7 +11,7 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { batchNormBackward, batchNormInference, batchNormTrain, type ConventionInput, KernelArena } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
 import { setThreadMinimum, stageF32, threadedF32, threadedRun } from "../src/reference/_wasm.ts";
-import { Kind } from "../src/reference/_threads.ts";
+import { Kind, setStaticSplit } from "../src/reference/_threads.ts";
 import { backwardRun, BLOCK, deviationRun, sumRun } from "../src/reference/_lanes.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 
@@ -32,10 +32,24 @@ const CONVENTIONS: ConventionInput[] = [
 ];
 
 Deno.test("two threads give the plain path's bits on every configuration (float32, non-finite inputs included)", async (t) => {
-  const previous = setThreadMinimum(0);
+  const previous = setThreadMinimum(0), previousSplit = setStaticSplit(true);
   let compared = 0, helped = 0;
   try {
-    for (const shape of [[2, 3, 4, 5], [2, 2, 3, 2, 2], [3, 5, 9, 7], [1, 2, 8], [4, 7, 33], [2, 64, 3, 3]]) {
+    // Static split: the helper takes the upper half of every call's channels; dynamic (the default): each thread the
+    // next channel not yet taken (the helper may then take none of a small call's).
+    for (
+      const [shape, split] of [
+        [[2, 3, 4, 5], true],
+        [[2, 2, 3, 2, 2], true],
+        [[3, 5, 9, 7], true],
+        [[1, 2, 8], true],
+        [[4, 7, 33], true],
+        [[2, 64, 3, 3], true],
+        [[3, 5, 9, 7], false],
+        [[2, 64, 3, 3], false],
+      ] as [number[], boolean][]
+    ) {
+      setStaticSplit(split);
       const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
       using arena = new KernelArena(3 * (4 * n + 16), { threads: 2 });
       assert(await arena.whenThreaded(), "the helper thread must start (no permission is needed)");
@@ -104,7 +118,7 @@ Deno.test("two threads give the plain path's bits on every configuration (float3
           };
           const before = arena.helperChannels;
           const fast = outputs(true);
-          assert(arena.helperChannels > before, "the helper thread took part in the calls");
+          if (split) assert(arena.helperChannels > before, "the helper thread took part in the calls");
           const slow = outputs(false);
           slow.forEach((v, i) => assert(same(fast[i], v), `output ${i} differs`));
           compared += slow.length;
@@ -114,8 +128,9 @@ Deno.test("two threads give the plain path's bits on every configuration (float3
     }
   } finally {
     setThreadMinimum(previous);
+    setStaticSplit(previousSplit);
   }
-  assert(compared >= 6 * CONVENTIONS.length * 13 && helped > 0);
+  assert(compared >= 8 * CONVENTIONS.length * 13 && helped > 0);
 });
 
 Deno.test("a two-thread arena: one thread below the size limit and after close, bad options refused", async () => {
@@ -131,7 +146,7 @@ Deno.test("a two-thread arena: one thread below the size limit and after close, 
   };
   batchNormInference(x, state, "onnx", { out: y.data }); // 128 elements: below the default minimum
   assertEquals(arena.helperChannels, 0);
-  const previous = setThreadMinimum(0);
+  const previous = setThreadMinimum(0), previousSplit = setStaticSplit(true);
   try {
     batchNormInference(x, state, "onnx", { out: y.data });
     assertEquals(arena.helperChannels, 2);
@@ -142,12 +157,13 @@ Deno.test("a two-thread arena: one thread below the size limit and after close, 
     assertEquals(arena.helperChannels, 2, "after close, calls run on this thread alone");
   } finally {
     setThreadMinimum(previous);
+    setStaticSplit(previousSplit);
   }
   assertThrows(() => new KernelArena(64, { threads: 3 as 2 }), RangeError, "threads must be 1 or 2");
 });
 
 Deno.test("two threads fill every channel's lane accumulators exactly as the TypeScript loops do (raw sums)", async () => {
-  const previous = setThreadMinimum(0);
+  const previous = setThreadMinimum(0), previousSplit = setStaticSplit(true);
   try {
     const u = uniformStream(23);
     let compared = 0;
@@ -185,5 +201,6 @@ Deno.test("two threads fill every channel's lane accumulators exactly as the Typ
     assertEquals(compared, 3 * (5 + 2 + 3 + 4));
   } finally {
     setThreadMinimum(previous);
+    setStaticSplit(previousSplit);
   }
 });

@@ -18,7 +18,9 @@
 
 /** Int32 slots of the control block at the start of an arena's job region. */
 const STATE = 0, SEQ = 1, DONE = 2, ERROR = 3, KIND = 4, SPLIT = 5, CHANNELS = 6, OUTER = 7, INNER = 8;
-const XP = 9, GP = 10, YP = 11, ACC = 12, PARAMS = 13;
+const XP = 9, GP = 10, YP = 11, ACC = 12, PARAMS = 13, NEXT = 14, START = 15, HELPED = 16;
+/** SPLIT when the channels are shared out as the threads come for them (each takes the next one not yet taken). */
+const DYNAMIC = -1;
 /** STATE: no helper (or it left); ready and idle; a job claimed by the caller; closed. */
 const GONE = 0, READY = 1, CLAIMED = 2, CLOSED = -1;
 
@@ -28,7 +30,9 @@ export const PARAM_STRIDE = 48;
 /** The most channels a two-thread call takes (the job region's size); wider tensors run on one thread. */
 export const MAX_CHANNELS = 2048;
 /** Bytes of an arena's job region: the control block, then accumulators and parameters per channel. */
-export const JOB_REGION = 64 + MAX_CHANNELS * (ACC_STRIDE + PARAM_STRIDE);
+export const JOB_REGION = 128 + MAX_CHANNELS * (ACC_STRIDE + PARAM_STRIDE);
+/** Int32 slots of the control block (its 128 bytes hold 32). */
+const SLOTS = 17;
 /** The helper leaves after this long without work (ms). */
 export const IDLE_MS = 500;
 
@@ -56,10 +60,13 @@ interface KernelCalls {
  * outer index. `f64` views the whole memory (the parameters). This function's source is also the helper worker's
  * (`runJob.toString()`), so it must stay self-contained: no imports, no outer names.
  */
-export function runJob(k: KernelCalls, ctl: Int32Array, f64: Float64Array, c0: number, c1: number): void {
+export function runJob(k: KernelCalls, ctl: Int32Array, f64: Float64Array, c0: number, c1: number): number {
   const kind = ctl[4], channels = ctl[6], outer = ctl[7], inner = ctl[8];
   const xp = ctl[9], gp = ctl[10], yp = ctl[11], acc = ctl[12], pp = ctl[13] >> 3;
-  for (let c = c0; c < c1; c++) {
+  // c0 < 0: the next channel not yet taken by either thread (slot 14 counts them out), until none is left.
+  let done = 0;
+  for (let c = c0 < 0 ? Atomics.add(ctl, 14, 1) : c0; c < c1; c = c0 < 0 ? Atomics.add(ctl, 14, 1) : c + 1) {
+    done++;
     const a = acc + 288 * c, q = pp + 6 * c;
     for (let o = 0; o < outer; o++) {
       const off = 4 * (o * channels + c) * inner;
@@ -97,6 +104,7 @@ export function runJob(k: KernelCalls, ctl: Int32Array, f64: Float64Array, c0: n
       }
     }
   }
+  return done;
 }
 
 /** The helper worker's module: runJob, then a loop that waits for jobs on the control block. */
@@ -104,7 +112,7 @@ const WORKER_SOURCE = `const runJob = ${runJob.toString()};
 self.onmessage = (e) => {
   const { memory, bytes, region, idleMs } = e.data;
   const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-  const ctl = new Int32Array(memory.buffer, region, 16), f64 = new Float64Array(memory.buffer);
+  const ctl = new Int32Array(memory.buffer, region, ${SLOTS}), f64 = new Float64Array(memory.buffer);
   let seq = Atomics.load(ctl, ${SEQ});
   if (Atomics.compareExchange(ctl, ${STATE}, ${GONE}, ${READY}) !== ${GONE}) return self.close();
   for (;;) {
@@ -112,10 +120,13 @@ self.onmessage = (e) => {
     const now = Atomics.load(ctl, ${SEQ});
     if (now !== seq) {
       seq = now;
-      try {
-        runJob(k, ctl, f64, ctl[${SPLIT}], ctl[${CHANNELS}]);
-      } catch {
-        Atomics.store(ctl, ${ERROR}, 1);
+      // START: 0 -> 1 when this thread takes part; 2 when the caller has already done every channel (nothing to do).
+      if (Atomics.compareExchange(ctl, ${START}, 0, 1) === 0) {
+        try {
+          Atomics.add(ctl, ${HELPED}, runJob(k, ctl, f64, ctl[${SPLIT}], ctl[${CHANNELS}]));
+        } catch {
+          Atomics.store(ctl, ${ERROR}, 1);
+        }
       }
       Atomics.store(ctl, ${STATE}, ${READY});
       Atomics.store(ctl, ${DONE}, seq);
@@ -130,6 +141,23 @@ self.onmessage = (e) => {
 };
 `;
 
+/** Whether the helper takes exactly the upper half of the channels (tests), rather than whichever come next. */
+let staticSplit = false;
+
+/**
+ * Chooses how the channels are shared out: `true`, the helper takes exactly the upper half (tests: every call then
+ * uses both threads); `false` (default), each thread takes the next channel not yet taken, so a thread the system
+ * has not scheduled holds nothing up. Either way a channel is computed by one thread, in the one-thread order.
+ *
+ * @param on Whether to split statically.
+ * @returns The previous setting.
+ */
+export function setStaticSplit(on: boolean): boolean {
+  const previous = staticSplit;
+  staticSplit = on;
+  return previous;
+}
+
 /** The calling thread's side of one arena's helper. */
 export class Helper {
   readonly #memory: WebAssembly.Memory;
@@ -140,20 +168,22 @@ export class Helper {
   #worker: Worker | null = null;
   #starting = false;
   /** Channels the helper has run (for tests: the second thread did work). */
-  helped = 0;
+  get helped(): number {
+    return Atomics.load(this.#ctl, HELPED);
+  }
 
   constructor(memory: WebAssembly.Memory, bytes: Uint8Array, region: number) {
     this.#memory = memory, this.#bytes = bytes, this.#region = region;
-    this.#ctl = new Int32Array(memory.buffer, region, 16);
+    this.#ctl = new Int32Array(memory.buffer, region, SLOTS);
     this.#f64 = new Float64Array(memory.buffer);
   }
 
   /** The byte offsets of channel c's accumulators and parameters. */
   acc(c: number): number {
-    return this.#region + 64 + c * ACC_STRIDE;
+    return this.#region + 128 + c * ACC_STRIDE;
   }
   param(c: number): number {
-    return this.#region + 64 + MAX_CHANNELS * ACC_STRIDE + c * PARAM_STRIDE;
+    return this.#region + 128 + MAX_CHANNELS * ACC_STRIDE + c * PARAM_STRIDE;
   }
 
   /** Whether the helper is ready for a job now; starts it (for later calls) when it is not running. */
@@ -203,19 +233,27 @@ export class Helper {
       runJob(k, ctl, this.#f64, 0, channels);
       return;
     }
-    ctl[SPLIT] = split;
+    ctl[SPLIT] = staticSplit ? split : DYNAMIC;
     ctl[ERROR] = 0;
+    Atomics.store(ctl, NEXT, 0);
+    Atomics.store(ctl, START, 0);
     const seq = (Atomics.load(ctl, SEQ) + 1) | 0;
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    runJob(k, ctl, this.#f64, 0, split);
-    while (Atomics.load(ctl, DONE) !== seq) {
-      if (Atomics.wait(ctl, DONE, Atomics.load(ctl, DONE), 60_000) === "timed-out") {
-        throw new Error("KernelArena: the helper thread did not finish its half of the channels within 60 s");
+    if (staticSplit) runJob(k, ctl, this.#f64, 0, split);
+    else {
+      runJob(k, ctl, this.#f64, DYNAMIC, channels);
+      // Every channel is taken. If the helper has not woken yet, it finds START = 2 and skips the job: no waiting for
+      // a thread the system has not scheduled (it marks itself ready again; until then calls run on this thread).
+      if (Atomics.compareExchange(ctl, START, 0, 2) === 0) return;
+    }
+    // Waits on the value just compared (reading DONE again for the wait could miss the helper's store and notify).
+    for (let done = Atomics.load(ctl, DONE); done !== seq; done = Atomics.load(ctl, DONE)) {
+      if (Atomics.wait(ctl, DONE, done, 60_000) === "timed-out" && Atomics.load(ctl, DONE) === done) {
+        throw new Error("KernelArena: the helper thread did not finish its share of the channels within 60 s");
       }
     }
     if (ctl[ERROR] !== 0) throw new Error("KernelArena: a kernel failed in the helper thread");
-    this.helped += channels - split;
   }
 
   /** Ends the helper (it leaves its wait at once) and keeps it from starting again. */
