@@ -4,8 +4,9 @@
  * and training_mode; session reused, tensors wrapping the same buffers), TF.js cpu
  * (inference op and training-mode gradients, channels-last: the layout its kernels
  * handle), and the memory floor: copying the same bytes (Float32Array.prototype.set).
- * Native peers (onnxruntime and PyTorch from Python, each in its own process: scripts/bench/native.ts)
- * are timed first, beside the reference timed the same way; their ratios go to stderr.
+ * Native peers (onnxruntime, PyTorch 2 and 1.13 from Python, each in its own process: scripts/bench/native.ts) and the
+ * same-technology peers (onnxruntime-web wasm, TF.js wasm backend: scripts/bench/wasm_peers.ts) are timed first,
+ * beside the reference timed the same way; their ratios go to stderr.
  * scripts/reports/bench_report.ts turns a run into the README's table of ratios.
  */
 import * as ort from "onnxruntime-node";
@@ -15,6 +16,7 @@ import { setWasmEnabled } from "../src/reference/_wasm.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
 import { NATIVE_PEERS, runNativePeer, timed, type Timing } from "../scripts/bench/native.ts";
+import { runWasmPeers } from "../scripts/bench/wasm_peers.ts";
 
 await tf.setBackend("cpu");
 
@@ -37,13 +39,31 @@ await tf.setBackend("cpu");
   };
   const peers = [];
   for (const peer of NATIVE_PEERS) peers.push(await runNativePeer(peer, req));
+  // The same-technology peers (WebAssembly in this process, one thread), on the same data; TF.js's gradients take
+  // seconds a call on the big shape, so 5 of them are timed.
+  const wasmPeers = await runWasmPeers(
+    SHAPES.map(([label, shape]) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = new Float32Array(n), dy = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
+      for (let i = 0; i < n; i++) dy[i] = Math.cos(i * 0.11);
+      return { label, shape, x, dy };
+    }),
+    runs,
+    5,
+  );
   const reference: { label: string; what: string; ms: Timing }[] = [];
   for (const [label, shape] of SHAPES) {
     const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
-    const arena = new KernelArena(3 * 4 * n + 48);
+    // The reference on two threads (the helper worker of a two-thread KernelArena; 2 cores here, as the native
+    // peers use), and on one: the same data in an arena of each kind.
+    const arena = new KernelArena(3 * 4 * n + 48, { threads: 2 }), one = new KernelArena(3 * 4 * n + 48);
     const x = arena.float32(shape), y = arena.float32(shape), dy = arena.float32(shape);
     for (let i = 0; i < n; i++) x.data[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
     for (let i = 0; i < n; i++) dy.data[i] = Math.cos(i * 0.11);
+    const x1 = one.float32(shape), y1 = one.float32(shape), dy1 = one.float32(shape);
+    x1.data.set(x.data), dy1.data.set(dy.data);
+    await arena.whenThreaded();
     const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
     const state = { gamma: ones, beta: zeros, runningMean: zeros, runningVar: ones };
     // "before": the same calls as before the kernels (TypeScript loops, fresh outputs, x in ordinary memory)
@@ -66,6 +86,23 @@ await tf.setBackend("cpu");
       },
     );
     reference.push(
+      {
+        label,
+        what: "inference one thread",
+        ms: timed(() => batchNormInference(x1, state, "onnx", { out: y1.data }), runs),
+      },
+      {
+        label,
+        what: "training one thread",
+        ms: timed(() => batchNormTrain(x1, state, "onnx", { out: y1.data }), runs),
+      },
+      {
+        label,
+        what: "backward one thread",
+        ms: timed(() => batchNormBackward(x1, dy1, state, "train", "onnx", { out: y1.data }), runs),
+      },
+    );
+    reference.push(
       { label, what: "inference", ms: timed(() => batchNormInference(x, state, "onnx", { out: y.data }), runs) },
       { label, what: "training", ms: timed(() => batchNormTrain(x, state, "onnx", { out: y.data }), runs) },
       {
@@ -74,12 +111,14 @@ await tf.setBackend("cpu");
         ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx", { out: y.data }), runs),
       },
     );
+    arena.close();
   }
   const f = (t: Timing) => `${t[0].toPrecision(3)} ms (${t[1].toPrecision(3)}–${t[2].toPrecision(3)})`;
   const lines = [
-    "native peers (own process) vs the reference (tensors in kernel memory), medians of " + runs + " calls:",
+    "native peers (own process) vs the reference (tensors in kernel memory, two threads), medians of " + runs +
+    " calls:",
   ];
-  for (const p of peers) {
+  for (const p of [...peers, ...wasmPeers]) {
     if (p.missing) lines.push(`  ${p.peer}: MISSING (${p.missing})`);
     for (const r of p.results) {
       const ref = reference.find((q) => q.label === r.label && q.what === r.what)!;
@@ -92,7 +131,7 @@ await tf.setBackend("cpu");
     }
   }
   console.error(lines.join("\n"));
-  console.error("NATIVE_PEERS_JSON " + JSON.stringify({ runs, reference, peers }));
+  console.error("NATIVE_PEERS_JSON " + JSON.stringify({ runs, reference, peers, wasmPeers }));
 }
 
 for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const) {
@@ -126,6 +165,26 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
   const arena = new KernelArena(3 * 4 * n + 48);
   const ax = arena.float32([N, C, H, W]), ay = arena.float32([N, C, H, W]), adY = arena.float32([N, C, H, W]);
   ax.data.set(data), adY.data.set(dyData);
+  // The same on two threads (a two-thread arena; its helper leaves when idle and starts again on the next call).
+  const arena2 = new KernelArena(3 * 4 * n + 48, { threads: 2 });
+  const tx = arena2.float32([N, C, H, W]), ty = arena2.float32([N, C, H, W]), tdY = arena2.float32([N, C, H, W]);
+  tx.data.set(data), tdY.data.set(dyData);
+  await arena2.whenThreaded();
+  Deno.bench({
+    name: `reference inference, in kernel memory, two threads ${label}`,
+    group: `inference ${label}`,
+    fn: () => void batchNormInference(tx, state, "onnx", { out: ty.data }),
+  });
+  Deno.bench({
+    name: `reference training, in kernel memory, two threads ${label}`,
+    group: `training ${label}`,
+    fn: () => void batchNormTrain(tx, state, "onnx", { out: ty.data }),
+  });
+  Deno.bench({
+    name: `reference backward, in kernel memory, two threads ${label}`,
+    group: `backward ${label}`,
+    fn: () => void batchNormBackward(tx, tdY, state, "train", "onnx", { out: ty.data }),
+  });
 
   Deno.bench({ name: `copy floor ${label}`, group: `inference ${label}`, fn: () => dst.set(data) });
   Deno.bench({

@@ -14,7 +14,7 @@ import {
   tensor,
 } from "../mod.ts";
 import { assemble, moduleText, OUT, WAT } from "../scripts/generators/build_wasm.ts";
-import { KERNELS_BASE64 } from "../src/reference/_wasm_kernels.ts";
+import { KERNELS_BASE64, KERNELS_SHARED_BASE64 } from "../src/reference/_wasm_kernels.ts";
 import {
   channelBackwardSumsF32,
   channelDeviationsF32,
@@ -29,16 +29,25 @@ import { uniformStream } from "../scripts/generators/_fixture_io.ts";
 const root = new URL("../", import.meta.url);
 
 Deno.test("the embedded WebAssembly is the committed .wat, assembled by the pinned wabt, byte for byte", async () => {
-  const bytes = await assemble(await Deno.readTextFile(new URL(WAT, root)));
+  const wat = await Deno.readTextFile(new URL(WAT, root));
+  const bytes = await assemble(wat), shared = await assemble(wat, true);
   const embedded = Uint8Array.from(atob(KERNELS_BASE64), (ch) => ch.charCodeAt(0));
+  const embeddedShared = Uint8Array.from(atob(KERNELS_SHARED_BASE64), (ch) => ch.charCodeAt(0));
   assertEquals(embedded, bytes, "run `deno task wasm`");
-  assertEquals(await Deno.readTextFile(new URL(OUT, root)), moduleText(bytes), "run `deno task wasm`");
+  assertEquals(embeddedShared, shared, "run `deno task wasm`");
+  assertEquals(await Deno.readTextFile(new URL(OUT, root)), moduleText(bytes, shared), "run `deno task wasm`");
+  // The shared build differs from the plain one only in its memory import (shared, with a maximum).
+  assert(shared.length === bytes.length + 3 && !bytes.every((b, i) => shared[i] === b));
 });
 
-Deno.test("the kernels validate and load in this runtime (WebAssembly SIMD)", () => {
+Deno.test("the kernels validate and load in this runtime (WebAssembly SIMD; the shared build with threads)", () => {
   const embedded = Uint8Array.from(atob(KERNELS_BASE64), (ch) => ch.charCodeAt(0));
   assert(WebAssembly.validate(embedded));
   assert(wasmAvailable());
+  const shared = Uint8Array.from(atob(KERNELS_SHARED_BASE64), (ch) => ch.charCodeAt(0));
+  assert(WebAssembly.validate(shared));
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  assert(new WebAssembly.Instance(new WebAssembly.Module(shared), { env: { memory } }).exports.sum_f32);
 });
 
 Deno.test("the statistics kernels fill every lane exactly as the TypeScript loops do (raw accumulators)", () => {

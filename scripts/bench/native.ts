@@ -1,7 +1,7 @@
 /**
- * Native peers for `deno task bench`: onnxruntime from Python (.venv-bench, installed by
- * scripts/bench/setup_native_peers.sh from scripts/bench/requirements.txt) and PyTorch (Debian's
- * python3-torch), each timed in its own process by scripts/bench/native_peers.py on the bench's data
+ * Native peers for `deno task bench`: onnxruntime from Python (.envs/bench, installed by `deno task envs bench`
+ * from envs/bench.txt, pinned with hashes), PyTorch 2 (.envs/torch2, `deno task envs torch2`) and PyTorch 1.13
+ * (Debian's python3-torch), each timed in its own process by scripts/bench/native_peers.py on the bench's data
  * and ONNX models, and the reference timed the same way (median of `runs` calls after 3 warm-ups) in
  * this process, in the same run. A missing peer is reported as missing; the bench still runs.
  *
@@ -33,10 +33,16 @@ export interface NativeRequest {
 
 const root = new URL("../../", import.meta.url);
 
-/** The two native peers and the interpreter each runs under. */
+/** The native peers, the interpreter each runs under, and how to install it when it is missing. */
 export const NATIVE_PEERS = [
-  { name: "onnxruntime", title: "onnxruntime (Python)", python: ".venv-bench/bin/python" },
-  { name: "pytorch", title: "PyTorch (Python)", python: "/usr/bin/python3" },
+  {
+    name: "onnxruntime",
+    title: "onnxruntime (Python)",
+    python: ".envs/bench/bin/python",
+    setup: "deno task envs bench",
+  },
+  { name: "pytorch", title: "PyTorch 2 (Python)", python: ".envs/torch2/bin/python", setup: "deno task envs torch2" },
+  { name: "pytorch", title: "PyTorch 1 (Python)", python: "/usr/bin/python3", setup: "apt-get install python3-torch" },
 ] as const;
 
 /** Runs one native peer in its own process; a missing interpreter or package is reported, not thrown. */
@@ -66,11 +72,9 @@ export async function runNativePeer(peer: (typeof NATIVE_PEERS)[number], req: Na
       const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
       return { peer: peer.title, missing: `exit ${out.code}: ${err}`, results: [] };
     }
-    return JSON.parse(new TextDecoder().decode(out.stdout));
+    return { ...JSON.parse(new TextDecoder().decode(out.stdout)), peer: peer.title };
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? `${peer.python} not found (run scripts/bench/setup_native_peers.sh)`
-      : String(e);
+    const why = e instanceof Deno.errors.NotFound ? `${peer.python} not found (install it: ${peer.setup})` : String(e);
     return { peer: peer.title, missing: why, results: [] };
   }
 }

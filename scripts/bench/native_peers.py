@@ -7,10 +7,11 @@ line: {"peer", "version", "results": [{"label", "what", "ms": [median, min, max]
 
 Peers (argv[1]):
 - onnxruntime: InferenceSession on the bench's own ONNX models (inference, and
-  training_mode for the training forward), from .venv-bench (scripts/bench/requirements.txt).
+  training_mode for the training forward), from .envs/bench (envs/bench.txt).
 - pytorch: torch.nn.functional.batch_norm (inference; training forward) and
-  aten's native_batch_norm_backward (the backward kernel autograd calls), from
-  Debian's python3-torch at /usr/bin/python3.
+  aten's native_batch_norm_backward (the backward kernel autograd calls), under
+  whichever interpreter runs this: .envs/torch2 (PyTorch 2, envs/torch2.txt) or
+  Debian's python3-torch 1.13 at /usr/bin/python3 (scripts/bench/native.ts runs both).
 
 Each timing: 3 warm-up calls, then `runs` calls; median, min and max in ms.
 """

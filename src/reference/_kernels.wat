@@ -9,7 +9,9 @@
 ;;
 ;; Memory: one linear memory, imported (env.memory): src/reference/_wasm.ts instantiates the module once for
 ;; its own growable staging memory and once per KernelArena, whose memory never grows (views into it stay
-;; valid). The caller places tensors in it and passes byte offsets.
+;; valid). The caller places tensors in it and passes byte offsets. `deno task wasm` also assembles this module with
+;; the import made shared, (memory 1 65536 shared), for a KernelArena with two threads (_threads.ts): the same
+;; functions, run by the calling thread and a helper worker on different channels of one shared memory.
 (module
   (import "env" "memory" (memory 1))
 

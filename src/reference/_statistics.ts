@@ -12,6 +12,7 @@ import { BatchNormError } from "./errors.ts";
 import * as dd from "./_dd.ts";
 import * as exact64 from "./_exact64.ts";
 import * as wasm from "./_wasm.ts";
+import { Kind } from "./_threads.ts";
 import * as lanes from "./_lanes.ts";
 import { allocateFrom, checkCount, checkVariance, checkVector, type Prepared } from "./_prepare.ts";
 import type { BatchNormState, UpdatedState } from "./state.ts";
@@ -75,13 +76,29 @@ export function batchStats(p: Prepared): Stats {
   // Compensated sums in the lane order of _lanes.ts, in WebAssembly SIMD where available (the same bits).
   const staged = p.dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(x, null, null, inner) : null;
   const acc = new Float64Array(3 * lanes.BLOCK);
+  // Two threads (a two-thread KernelArena): each pass over all channels at once, half of them on each thread, each
+  // channel's sums exactly as below; the loop below then takes them from the tables instead of running the kernels.
+  const th = staged ? wasm.threadedF32(staged, outer, channels, inner) : null;
+  let sums: Float64Array | null = null, devs: Float64Array | null = null;
+  if (th) {
+    sums = wasm.threadedRun(th, Kind.Sum, null, 0);
+    const ms = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      acc.fill(0);
+      acc.set(sums.subarray(2 * lanes.BLOCK * c, 2 * lanes.BLOCK * c + lanes.BLOCK), 0);
+      ms[c] = lanes.combine(acc, 0) / count;
+    }
+    devs = wasm.threadedRun(th, Kind.Deviations, ms, 1);
+  }
   for (let c = 0; c < channels; c++) {
     acc.fill(0);
-    if (staged) wasm.channelSumF32(staged, outer, channels, inner, c, acc);
+    if (sums) acc.set(sums.subarray(2 * lanes.BLOCK * c, 2 * lanes.BLOCK * c + lanes.BLOCK), 0);
+    else if (staged) wasm.channelSumF32(staged, outer, channels, inner, c, acc);
     else for (let o = 0; o < outer; o++) lanes.sumRun(x, (o * channels + c) * inner, inner, acc, 0);
     const m = lanes.combine(acc, 0) / count;
     // Corrected two-pass (Björck): the sum of deviations removes the first-order error of m.
-    if (staged) wasm.channelDeviationsF32(staged, outer, channels, inner, c, m, acc);
+    if (devs) acc.set(devs.subarray(2 * lanes.BLOCK * c, 2 * lanes.BLOCK * (c + 1)), lanes.BLOCK);
+    else if (staged) wasm.channelDeviationsF32(staged, outer, channels, inner, c, m, acc);
     else {for (let o = 0; o < outer; o++) {
         lanes.deviationRun(x, (o * channels + c) * inner, inner, m, acc, lanes.BLOCK, 2 * lanes.BLOCK);
       }}

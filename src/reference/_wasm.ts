@@ -8,8 +8,9 @@
  * @module
  */
 
-import { KERNELS_BASE64 } from "./_wasm_kernels.ts";
+import { KERNELS_BASE64, KERNELS_SHARED_BASE64 } from "./_wasm_kernels.ts";
 import { BLOCK } from "./_lanes.ts";
+import { ACC_STRIDE, Helper, JOB_REGION, Kind, MAX_CHANNELS, PARAM_STRIDE } from "./_threads.ts";
 
 /** The kernels' exports (see _kernels.wat for each one's contract), with the memory they work in. */
 interface Kernels {
@@ -55,6 +56,8 @@ interface Kernels {
 
 /** undefined: not compiled yet; null: unavailable here. */
 let compiled: WebAssembly.Module | null | undefined;
+/** The shared-memory build, for arenas with two threads: its bytes (the helper compiles them too) and module. */
+let compiledShared: { bytes: Uint8Array; module: WebAssembly.Module } | null | undefined;
 /** The instance on the growable staging memory, for tensors that live elsewhere. */
 let staging: Kernels | null = null;
 let enabled = true;
@@ -73,8 +76,21 @@ function compile(): WebAssembly.Module | null {
   return compiled;
 }
 
-function instantiate(memory: WebAssembly.Memory): Kernels | null {
-  const module = compile();
+function compileShared(): { bytes: Uint8Array; module: WebAssembly.Module } | null {
+  if (compiledShared !== undefined) return compiledShared;
+  compiledShared = null;
+  try {
+    const bytes = Uint8Array.from(atob(KERNELS_SHARED_BASE64), (ch) => ch.charCodeAt(0));
+    if (compile() !== null && typeof SharedArrayBuffer === "function" && WebAssembly.validate(bytes)) {
+      compiledShared = { bytes, module: new WebAssembly.Module(bytes) };
+    }
+  } catch {
+    compiledShared = null; // no shared memory or threads here: arenas run on one thread
+  }
+  return compiledShared;
+}
+
+function instantiate(memory: WebAssembly.Memory, module = compile()): Kernels | null {
   if (module === null) return null;
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   return { ...(exports as unknown as Omit<Kernels, "memory">), memory };
@@ -116,6 +132,34 @@ function reserve(k: Kernels, bytes: number): ArrayBuffer {
 
 /** Bytes at the start of an arena for the accumulator blocks (3 blocks of 18 float64, rounded up). */
 const ARENA_HEADER = 512;
+/** Each two-thread arena's helper, by the arena memory's buffer. */
+const helpers = new WeakMap<ArrayBufferLike, Helper>();
+/** Calls on fewer elements than this run on one thread (waking the helper costs more than it saves). */
+let threadMinimum = 1 << 16;
+
+/**
+ * Sets the size from which a two-thread arena's calls use both threads (tests use 0: every call).
+ *
+ * @param elements The least number of elements of x for two threads.
+ * @returns The previous setting.
+ */
+export function setThreadMinimum(elements: number): number {
+  const previous = threadMinimum;
+  threadMinimum = elements;
+  return previous;
+}
+
+/** Options of a {@linkcode KernelArena}. */
+export interface KernelArenaOptions {
+  /**
+   * 2: calls on the arena's tensors run on two threads, this one and a helper worker (a module from a blob URL,
+   * the arena's memory shared with it; no permission needed), each taking half of the channels; the results are
+   * bit-identical to one thread. The helper starts in the background (calls run on one thread until it is ready),
+   * leaves after half a second without work, and `close()` ends it. Where shared WebAssembly memory or workers are
+   * missing, the arena runs on one thread. Default 1.
+   */
+  readonly threads?: 1 | 2;
+}
 
 /**
  * Memory for tensors that the reference's kernels read and write in place: float32 tensors allocated
@@ -137,8 +181,9 @@ const ARENA_HEADER = 512;
  * ```
  */
 export class KernelArena {
-  readonly #buffer: ArrayBuffer | null;
+  readonly #buffer: ArrayBufferLike | null;
   readonly #limit: number;
+  readonly #helper: Helper | null = null;
   #used = ARENA_HEADER;
 
   /**
@@ -146,16 +191,65 @@ export class KernelArena {
    *
    * @param bytes The room for tensors, in bytes (each tensor's start is rounded up to 16 bytes: allow 12
    *   bytes more per tensor).
+   * @param options `threads: 2` for two threads (see {@linkcode KernelArenaOptions}).
    */
-  constructor(bytes: number) {
+  constructor(bytes: number, options: KernelArenaOptions = {}) {
     if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > 2 ** 31) {
       throw new RangeError(`KernelArena: bytes must be an integer in [0, 2^31], got ${bytes}`);
     }
-    this.#limit = ARENA_HEADER + bytes;
-    const memory = new WebAssembly.Memory({ initial: Math.ceil((bytes + ARENA_HEADER) / 65536) || 1 });
-    const kernels = compile() === null ? null : instantiate(memory);
-    this.#buffer = kernels ? memory.buffer as ArrayBuffer : null;
+    if (options.threads !== undefined && options.threads !== 1 && options.threads !== 2) {
+      throw new RangeError(`KernelArena: threads must be 1 or 2, got ${options.threads}`);
+    }
+    const shared = options.threads === 2 ? compileShared() : null;
+    const header = shared ? ARENA_HEADER + JOB_REGION : ARENA_HEADER;
+    this.#used = header;
+    this.#limit = header + bytes;
+    const pages = Math.ceil((bytes + header) / 65536) || 1;
+    const memory = shared
+      ? new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true })
+      : new WebAssembly.Memory({ initial: pages });
+    const kernels = compile() === null ? null : instantiate(memory, shared ? shared.module : compile());
+    this.#buffer = kernels ? memory.buffer : null;
     if (kernels) arenas.set(memory.buffer, kernels);
+    if (kernels && shared) {
+      this.#helper = new Helper(memory, shared.bytes, ARENA_HEADER);
+      helpers.set(memory.buffer, this.#helper);
+      this.#helper.ready(); // starts the helper now, so that it is ready by the first large call
+    }
+  }
+
+  /** Whether the arena's calls run on two threads now (false until the helper is ready, and after close). */
+  get twoThreads(): boolean {
+    return this.#helper?.ready() ?? false;
+  }
+
+  /** Channels the helper thread has computed so far (0 on one thread). */
+  get helperChannels(): number {
+    return this.#helper?.helped ?? 0;
+  }
+
+  /**
+   * Waits (up to `ms`) until the helper thread is ready.
+   *
+   * @param ms The longest wait, in milliseconds.
+   * @returns Whether calls now run on two threads.
+   */
+  async whenThreaded(ms = 5000): Promise<boolean> {
+    const end = performance.now() + ms;
+    while (this.#helper && !this.#helper.ready() && performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.twoThreads;
+  }
+
+  /** Ends the helper thread, if any (calls on the arena's tensors then run on one thread). */
+  close(): void {
+    this.#helper?.close();
+  }
+
+  /** {@linkcode KernelArena.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /**
@@ -205,6 +299,8 @@ export interface Staged {
   readonly gp: number;
   readonly yp: number;
   readonly acc: number;
+  /** The arena's helper thread (two-thread arenas, in place only). */
+  readonly helper: Helper | null;
 }
 
 /**
@@ -224,13 +320,15 @@ export function stageF32(
   const arena = arenas.get(x.buffer);
   if (arena && (dy === null || dy.buffer === x.buffer)) {
     const yp = out !== null && out.buffer === x.buffer ? out.byteOffset : -1;
-    return { k: arena, copied: false, x, dy, xp: x.byteOffset, gp: dy ? dy.byteOffset : 0, yp, acc: 0 };
+    const helper = helpers.get(x.buffer) ?? null;
+    return { k: arena, copied: false, x, dy, xp: x.byteOffset, gp: dy ? dy.byteOffset : 0, yp, acc: 0, helper };
   }
   const k = stagingKernels();
   if (k === null) return null;
   const run = (inner * 4 + 15) & ~15;
   reserve(k, ARENA_HEADER + 3 * run);
-  return { k, copied: true, x, dy, xp: ARENA_HEADER, gp: ARENA_HEADER + run, yp: ARENA_HEADER + 2 * run, acc: 0 };
+  const [xp, gp, yp] = [ARENA_HEADER, ARENA_HEADER + run, ARENA_HEADER + 2 * run];
+  return { k, copied: true, x, dy, xp, gp, yp, acc: 0, helper: null };
 }
 
 /**
@@ -305,6 +403,13 @@ export function normalizeF32(
   y: Float32Array,
 ): boolean {
   if (!st.copied && !(y.buffer === st.k.memory.buffer && y.byteOffset === st.yp)) return false;
+  const th = threadedF32(st, outer, channels, inner);
+  if (th) {
+    const params = new Float64Array(4 * channels);
+    for (let c = 0; c < channels; c++) params.set([mean[c], meanLow[c], scale[c], shift[c]], 4 * c);
+    threadedRun(th, Kind.Normalize, params, 4);
+    return true;
+  }
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       const start = (o * channels + c) * inner;
@@ -364,4 +469,41 @@ export function channelDxF32(
     runDone(st, start, inner, dx);
   }
   return true;
+}
+
+/** A call on a two-thread arena's tensors, in place: its staging and layout. */
+export interface Threaded {
+  readonly st: Staged;
+  readonly helper: Helper;
+  readonly layout: { outer: number; channels: number; inner: number };
+}
+
+/**
+ * The two-thread form of a call whose tensors are in a two-thread arena (in place), when it is large enough and the
+ * arena's job region holds its channels; null otherwise (the one-thread loops run).
+ */
+export function threadedF32(st: Staged, outer: number, channels: number, inner: number): Threaded | null {
+  if (st.copied || st.helper === null || channels < 2 || channels > MAX_CHANNELS) return null;
+  if (outer * channels * inner < threadMinimum) return null;
+  return { st, helper: st.helper, layout: { outer, channels, inner } };
+}
+
+/**
+ * Runs one kernel over every channel on the two threads. `params`: `width` float64 per channel (the kernel's scalar
+ * arguments, as runJob reads them). Sum kinds start from zeroed accumulators and return them: per channel, two
+ * blocks of 18 float64 (the first block alone for Kind.Sum), as the one-thread loops' `acc` holds them.
+ */
+export function threadedRun(th: Threaded, kind: Kind, params: Float64Array | null, width: number): Float64Array {
+  const { st, helper, layout } = th;
+  const { channels } = layout;
+  const memory = st.k.memory.buffer;
+  if (params) {
+    const table = new Float64Array(memory, helper.param(0), (PARAM_STRIDE / 8) * channels);
+    for (let c = 0; c < channels; c++) table.set(params.subarray(width * c, width * (c + 1)), (PARAM_STRIDE / 8) * c);
+  }
+  const accs = new Float64Array(memory, helper.acc(0), (ACC_STRIDE / 8) * channels);
+  const sums = kind === Kind.Sum || kind === Kind.Deviations || kind === Kind.BackwardSums;
+  if (sums) accs.fill(0);
+  helper.run(st.k as unknown as Parameters<Helper["run"]>[0], kind, layout, st.xp, st.gp, st.yp);
+  return sums ? accs.slice() : accs.subarray(0, 0);
 }

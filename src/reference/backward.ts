@@ -14,6 +14,7 @@ import * as dd from "./_dd.ts";
 import * as exact64 from "./_exact64.ts";
 import * as wasm from "./_wasm.ts";
 import * as lanes from "./_lanes.ts";
+import { Kind } from "./_threads.ts";
 import { checkOut, type ForwardOptions, prepare, type Prepared, vector } from "./_prepare.ts";
 import { batchStats, dtype64, runningStats, type Stats } from "./_statistics.ts";
 import type { BatchNormState, Mode } from "./state.ts";
@@ -115,12 +116,23 @@ export function batchNormBackward(
   const acc = new Float64Array(2 * lanes.BLOCK);
   // float32: WebAssembly SIMD where available, the same operations in the same order as the loops below.
   const staged = dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(xs, g, dx as Float32Array, inner) : null;
+  // Two threads (a two-thread KernelArena, dx in it too): the sums of every channel in one pass, half of the channels
+  // on each thread, each channel's exactly as below; dx likewise after the loop, from each channel's constants.
+  const th = staged && staged.yp >= 0 ? wasm.threadedF32(staged, outer, channels, inner) : null;
+  let sums: Float64Array | null = null;
+  const dxParams = th ? new Float64Array(6 * channels) : null;
+  if (th) {
+    const params = new Float64Array(3 * channels);
+    for (let c = 0; c < channels; c++) params.set([stats.mean[c], stats.meanLow[c], stats.invStd[c]], 3 * c);
+    sums = wasm.threadedRun(th, Kind.BackwardSums, params, 3);
+  }
   for (let c = 0; c < channels; c++) {
     const mean = stats.mean[c], low = stats.meanLow[c], invStd = stats.invStd[c];
     const gamma = p.gamma ? p.gamma[c] : 1;
     // Compensated sums of dy and dy·xhat, in the lane order of _lanes.ts.
     acc.fill(0);
-    if (staged) wasm.channelBackwardSumsF32(staged, outer, channels, inner, c, mean, low, invStd, acc);
+    if (sums) acc.set(sums.subarray(2 * lanes.BLOCK * c, 2 * lanes.BLOCK * (c + 1)), 0);
+    else if (staged) wasm.channelBackwardSumsF32(staged, outer, channels, inner, c, mean, low, invStd, acc);
     else {
       for (let o = 0; o < outer; o++) {
         lanes.backwardRun(xs, g, (o * channels + c) * inner, inner, mean, low, invStd, acc, 0, lanes.BLOCK);
@@ -130,13 +142,11 @@ export function batchNormBackward(
     dgamma[c] = lanes.combine(acc, lanes.BLOCK);
     if (staged) {
       const d = dx as Float32Array;
-      const done = !useBatch
-        ? wasm.channelDxF32(staged, outer, channels, inner, c, { eval: [gamma * invStd] }, d)
+      const formula: { eval: [number] } | { inside: Six } | { outside: Six } = !useBatch
+        ? { eval: [gamma * invStd] }
         : p.c.epsilonPlacement === "inside"
-        ? wasm.channelDxF32(staged, outer, channels, inner, c, {
-          inside: [mean, low, invStd, dbeta[c] / count, dgamma[c] / count, gamma * invStd],
-        }, d)
-        : wasm.channelDxF32(staged, outer, channels, inner, c, {
+        ? { inside: [mean, low, invStd, dbeta[c] / count, dgamma[c] / count, gamma * invStd] }
+        : {
           outside: [
             mean,
             low,
@@ -145,8 +155,12 @@ export function batchNormBackward(
             outsideSecond(stats.variance[c], invStd, dgamma[c], count),
             gamma,
           ],
-        }, d);
-      if (done) continue;
+        };
+      if (dxParams) {
+        dxParams.set("eval" in formula ? formula.eval : "inside" in formula ? formula.inside : formula.outside, 6 * c);
+        continue;
+      }
+      if (wasm.channelDxF32(staged, outer, channels, inner, c, formula, d)) continue;
     }
     // One of three per-element formulas, chosen once per channel.
     if (!useBatch) {
@@ -177,6 +191,10 @@ export function batchNormBackward(
       }
     }
   }
+  if (th && dxParams) {
+    const kind = !useBatch ? Kind.DxEval : p.c.epsilonPlacement === "inside" ? Kind.DxInside : Kind.DxOutside;
+    wasm.threadedRun(th, kind, dxParams, 6);
+  }
   if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
   return {
     dx: { dtype, shape: [...x.shape], data: dx },
@@ -184,6 +202,8 @@ export function batchNormBackward(
     dbeta: centerOf(p.c) ? vector(p.dtypes.params, dbeta) : null,
   };
 }
+/** The six constants of backward's "inside" and "outside" dx formulas (see _kernels.wat). */
+type Six = [number, number, number, number, number, number];
 /**
  * The factor of (x - mean) in the "outside" dx: with sigma = sqrt(var) and s = sigma + eps = 1/invStd,
  * Σ dy·(x - mean) / (n·sigma·s²), Σ dy·(x - mean) = dgamma / invStd; 0 when sigma = 0.
