@@ -17,6 +17,7 @@ const validate = ajv.compile(schema);
 // its own list and a generator under scripts/.
 const OUR_SOURCES = [
   "pytorch",
+  "pytorch2",
   "tensorflow",
   "tf-keras",
   "keras",

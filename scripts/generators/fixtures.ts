@@ -17,11 +17,21 @@ const fixtures = new URL("fixtures/", root);
 
 /** The Python witnesses' interpreter: .venv/, installed from requirements.txt by `bash scripts/cli/setup_venv.sh`. */
 const VENV_PYTHON = ".venv/bin/python";
+/** PyTorch 2.15's interpreter: .envs/torch2/, installed from envs/torch2.txt by `deno task envs torch2`. */
+const TORCH2_PYTHON = ".envs/torch2/bin/python";
 
 /** The generators, each a real framework run, with the folder each writes; the order is the index's order. */
 const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "pytorch", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_pytorch.py"]) },
   { dir: "pytorch-sweep", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_sweep.py"]) },
+  {
+    // The same generators under PyTorch 2.15: the same cases from the same inputs, float16 added, refusals recorded.
+    dir: "pytorch2",
+    run: async () => {
+      await subprocess(TORCH2_PYTHON, ["scripts/generators/gen_pytorch.py", "--source", "pytorch2"]);
+      await subprocess(TORCH2_PYTHON, ["scripts/generators/gen_sweep.py", "--source", "pytorch2"]);
+    },
+  },
   { dir: "tensorflow-composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_tf_fused.py"]) },
   { dir: "tensorflow", run: () => subprocess(VENV_PYTHON, ["scripts/generators/gen_tensorflow.py"]) }, // writes tf-keras/ too
   { dir: "tf-keras", run: () => Promise.resolve() },
@@ -53,13 +63,19 @@ async function subprocess(bin: string, args: string[]): Promise<void> {
   if (code !== 0) throw new Error(`${bin} ${args.join(" ")} failed with exit code ${code}`);
 }
 
-try {
-  Deno.statSync(new URL(VENV_PYTHON, root));
-} catch {
-  console.error(
-    `${VENV_PYTHON} not found: run \`bash scripts/cli/setup_venv.sh\` first (TensorFlow, tf-keras, Keras 3, JAX/Flax)`,
-  );
-  Deno.exit(1);
+// Every environment must be there: a fixture source is never skipped (its files would silently go stale).
+for (
+  const [python, install] of [
+    [VENV_PYTHON, "bash scripts/cli/setup_venv.sh` first (TensorFlow, tf-keras, Keras 3, JAX/Flax)"],
+    [TORCH2_PYTHON, "deno task envs torch2` first (PyTorch 2.15 for fixtures/pytorch2/, about 5.4 GB)"],
+  ]
+) {
+  try {
+    Deno.statSync(new URL(python, root));
+  } catch {
+    console.error(`${python} not found: run \`${install}`);
+    Deno.exit(1);
+  }
 }
 
 for (const g of GENERATORS) {

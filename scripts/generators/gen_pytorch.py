@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Golden BatchNorm fixtures from real PyTorch (Debian python3-torch, CPU).
+"""Golden BatchNorm fixtures from real PyTorch (CPU): Debian's python3-torch 1.13, or PyTorch 2 from envs/torch2.txt.
 
-Run by `deno task fixtures` with /usr/bin/python3. Writes fixtures/pytorch/*.json in
+Run by `deno task fixtures` twice: with /usr/bin/python3 (PyTorch 1.13) it writes fixtures/pytorch/*.json; with
+.envs/torch2/bin/python and `--source pytorch2` (PyTorch 2.15) the same cases, from the same inputs (each case's seed
+is that of its PyTorch 1.13 name), into fixtures/pytorch2/*.json, named "pytorch2 ..." and with float16 added where
+PyTorch 2 runs it on CPU. A call PyTorch 2 refuses where 1.13 computed (epsilon 0 in training) is recorded in the
+provenance's `refused`, with its message and the module's num_batches_tracked after it. Files are in
 the format of fixtures/FORMAT.md. Every expected value is what torch computed here;
 nothing comes from this project's TypeScript reference.
 
@@ -28,13 +32,50 @@ FORMAT = "batchnorm-conformance-fixture"
 # empty_batch and the edge-case features (FORMAT_ADDITIONS in src/conformance/fixture.ts; a reader refuses a file
 # that uses fields newer than it declares).
 FORMAT_VERSION = "1.1"
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "pytorch")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures")
+OUT_DIR = os.path.join(FIXTURES, "pytorch")
+# The fixture sources this generator writes: the PyTorch major version each requires and how its environment is named.
+SOURCES = {
+    "pytorch": {"major": 1, "environment": "Debian python3-torch {version}"},
+    "pytorch2": {"major": 2, "environment": "PyPI torch {version} (envs/torch2.txt, installed into .envs/torch2/)"},
+}
+SOURCE = "pytorch"
 
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODULES = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
+
+
+def configure(argv):
+    """Reads `--source pytorch|pytorch2` (default pytorch) and checks that the running PyTorch is that source's."""
+    global SOURCE, OUT_DIR
+    source = "pytorch"
+    if argv:
+        if len(argv) != 2 or argv[0] != "--source" or argv[1] not in SOURCES:
+            sys.exit(f"usage: {os.path.basename(sys.argv[0])} [--source {'|'.join(SOURCES)}]; got {' '.join(argv)}")
+        source = argv[1]
+    major = int(torch.__version__.split(".")[0])
+    if major != SOURCES[source]["major"]:
+        sys.exit(f"source {source} needs PyTorch {SOURCES[source]['major']}.x; this interpreter ({sys.executable}) has {torch.__version__}")
+    SOURCE, OUT_DIR = source, os.path.join(FIXTURES, source)
+    return source
+
+
+def named(name):
+    """The case's name in this source: "pytorch ..." becomes "pytorch2 ..." under PyTorch 2 (the seed keeps the 1.13 name)."""
+    return SOURCE + name[len("pytorch"):] if SOURCE != "pytorch" and name.startswith("pytorch ") else name
+
+
+def environment():
+    return (SOURCES[SOURCE]["environment"].format(version=torch.__version__) +
+            f", CPU, 1 thread, Python {sys.version_info.major}.{sys.version_info.minor}")
+
+
+def case_dtypes(dtypes):
+    """The dtypes of the main sequences: PyTorch 2 runs float16 on CPU too (1.13 refuses it: provenance.unsupported)."""
+    return dtypes + (["float16"] if SOURCE != "pytorch" else [])
 
 
 # ---------------------------------------------------------------- JSON output
@@ -173,11 +214,24 @@ def module_case(name, description, features, shape, dtype, steps, eps=1e-5, mome
     stds = [rng.uniform(0.5, 2.0) for _ in range(channels)]
     initial = initial_state(m)
     out_steps = []
-    for mode in steps:
+    for i, mode in enumerate(steps):
         x = make((x_fn or channel_data)(rng, shape, means, stds), shape, dtype)
         dy = make(values(rng, x.numel()), shape, dtype)
         before = snapshot(m)
-        expected = run_step(m, mode, x, dy, eps)
+        try:
+            expected = run_step(m, mode, x, dy, eps)
+        except ValueError as e:
+            if SOURCE == "pytorch" or "eps must be" not in str(e):
+                raise
+            # PyTorch 2 refuses epsilon <= 0 in training (torch/nn/functional.py batch_norm): no case, a record for
+            # the file's provenance.refused (split_refused).
+            return {"refused": {
+                "call": f"{named(name)}: step {i} ({mode}) of torch.nn.{MODULES[rank]}(eps={eps})",
+                "type": type(e).__name__,
+                "message": str(e),
+                "num_batches_tracked_before": before["num_batches_tracked"],
+                "num_batches_tracked_after": snapshot(m)["num_batches_tracked"],
+            }}
         step = {"mode": mode, "inputs": {"x": enc(x), "dy": enc(dy)}, "expected": expected}
         if dtype != "float64":
             # The same call in float64, from this step's state and inputs widened exactly.
@@ -185,7 +239,7 @@ def module_case(name, description, features, shape, dtype, steps, eps=1e-5, mome
             step["expected_float64"] = run_step(twin, mode, x.to(torch.float64), dy.to(torch.float64), eps)
         out_steps.append(step)
     return {
-        "name": name,
+        "name": named(name),
         "description": description,
         "features": features,
         "api": f"torch.nn.{MODULES[rank]}",
@@ -247,7 +301,7 @@ def error_case(name, description, shape, dtype, mode, track=True, scenario=None,
     if after:
         step["framework_state_after"] = after
     return {
-        "name": name,
+        "name": named(name),
         "description": description,
         "features": list(extra_features) + ["single-value-per-channel", "expected-error"] + (["untracked-stats"] if not track else []),
         "api": f"torch.nn.{MODULES[rank]}",
@@ -275,7 +329,7 @@ def functional_epsilon_case():
     y = F.batch_norm(x, rm, rv, gamma, beta, training=False, momentum=0.1, eps=eps)
     cfg = config_of(eps, 0.1, True, True)
     return {
-        "name": name,
+        "name": named(name),
         "description": (
             "torch.nn.functional.batch_norm(training=False, eps=0.75) with running_var 0.25, 1, 0.0625. "
             "Epsilon inside the root gives x/sqrt(var+0.75) = x/1, x/1.3229, x/0.9014; outside it would give "
@@ -311,7 +365,7 @@ def suite():
     files = {"batchnorm1d": [], "batchnorm2d": [], "batchnorm3d": [], "functional": []}
     for label, shape in SHAPES.items():
         file = "batchnorm" + label[9:11].lower()
-        for dtype in ["float32", "float64", "bfloat16"]:
+        for dtype in case_dtypes(["float32", "float64", "bfloat16"]):
             files[file].append(module_case(
                 f"pytorch {label} {dtype} {dims(shape)} train x3 then eval momentum=0.1",
                 "Three training calls that update the running statistics with momentum 0.1 (weight of the new batch value), then an inference call; backward through autograd at every step.",
@@ -487,7 +541,13 @@ def unsupported():
     return out
 
 
+def split_refused(cases):
+    """The cases, and the records of the calls refused in their place (module_case's {"refused": ...})."""
+    return [c for c in cases if "refused" not in c], [c["refused"] for c in cases if "refused" in c]
+
+
 def main():
+    configure(sys.argv[1:])
     os.makedirs(OUT_DIR, exist_ok=True)
     limits = unsupported()
     apis = {
@@ -500,11 +560,12 @@ def main():
     files["edge_cases"] = edge_suite()
     apis["edge_cases"] = "torch.nn.BatchNorm1d"
     for file, cases in files.items():
+        cases, refused = split_refused(cases)
         doc = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "provenance": {
-                "source": "pytorch",
+                "source": SOURCE,
                 "framework": "PyTorch",
                 "version": torch.__version__,
                 "api": apis[file] + "; torch.native_batch_norm (saved statistics); torch.var (batch variance); torch.autograd (gradients)",
@@ -512,17 +573,18 @@ def main():
                 "command": "deno task fixtures",
                 "seed": SEED,
                 "composed": False,
-                "environment": f"Debian python3-torch {torch.__version__}, CPU, 1 thread, Python {sys.version_info.major}.{sys.version_info.minor}",
+                "environment": environment(),
                 "notes": [
                     "expected: what PyTorch computed in the case's dtype. expected_float64: the same call in float64 from the same state and inputs widened exactly.",
                     "batch_mean and saved_invstd are torch.native_batch_norm's save_mean and save_invstd; batch_var is torch.var(unbiased=False) of the same input.",
                 ],
                 "unsupported": limits,
+                **({"refused": refused} if refused else {}),
             },
             "cases": cases,
         }
         write_atomic(os.path.join(OUT_DIR, file + ".json"), dump(doc) + "\n")
-        print(f"fixtures/pytorch/{file}.json: {len(cases)} cases")
+        print(f"fixtures/{SOURCE}/{file}.json: {len(cases)} cases")
 
 
 if __name__ == "__main__":

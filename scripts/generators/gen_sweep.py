@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""A seeded random sweep of BatchNorm cases from real PyTorch (Debian python3-torch, CPU), with the machinery of
+"""A seeded random sweep of BatchNorm cases from real PyTorch (CPU), with the machinery of
 scripts/generators/gen_pytorch.py (the same module calls, autograd, float64 twins, JSON layout).
 
-Run by `deno task fixtures` with /usr/bin/python3, before the exact oracle annotates every file. Writes
-fixtures/pytorch-sweep/random.json. Each case draws, from Python's `random.Random(SEED + i)`: the module (rank 2 to 5),
+Run by `deno task fixtures` before the exact oracle annotates every file: with /usr/bin/python3 (Debian's PyTorch 1.13)
+it writes fixtures/pytorch-sweep/random.json; with .envs/torch2/bin/python and `--source pytorch2` (PyTorch 2.15) the
+same draws into fixtures/pytorch2/sweep.json, the calls PyTorch 2 refuses (epsilon 0 in training) in the provenance's
+`refused`. Each case draws, from Python's `random.Random(SEED + i)`: the module (rank 2 to 5),
 the dtype (float32, float64, bfloat16), epsilon (1e-5, 1e-3, 0.1, 0), momentum (0.1, 0.3, 0, 1, None), affine,
 track_running_stats, initial running statistics, a step sequence (training and inference, one to three calls) and a
 data kind, chosen to be ill-conditioned as often as ordinary: ordinary; a large |mean|/std (10 to 1e6); two values per
@@ -118,12 +120,14 @@ def refusal(i):
 
 
 def main():
-    cases = [draw(i) for i in range(COUNT)] + [refusal(i) for i in range(COUNT, COUNT + REFUSALS)]
+    source = g.configure(sys.argv[1:])
+    out_dir, file = (OUT_DIR, "random.json") if source == "pytorch" else (g.OUT_DIR, "sweep.json")
+    cases, refused = g.split_refused([draw(i) for i in range(COUNT)] + [refusal(i) for i in range(COUNT, COUNT + REFUSALS)])
     doc = {
         "format": g.FORMAT,
         "format_version": "1.2",
         "provenance": {
-            "source": "pytorch",
+            "source": source,
             "framework": "PyTorch",
             "version": g.torch.__version__,
             "api": "torch.nn.BatchNorm1d/2d/3d; torch.native_batch_norm (saved statistics); torch.var (batch variance); "
@@ -132,20 +136,20 @@ def main():
             "command": "deno task fixtures",
             "seed": SEED,
             "composed": False,
-            "environment": f"Debian python3-torch {g.torch.__version__}, CPU, 1 thread, Python "
-                           f"{sys.version_info.major}.{sys.version_info.minor}",
+            "environment": g.environment(),
             "notes": [
                 "A seeded random sweep: conventions, shapes, step sequences and ill-conditioned data drawn per case "
                 "(see the generator). expected: what PyTorch computed in the case's dtype; expected_float64: the same "
                 "call in float64 from the same state; expected_exact: the exact oracle's values, which implementations "
                 "are judged against.",
             ],
+            **({"refused": refused} if refused else {}),
         },
         "cases": cases,
     }
-    os.makedirs(OUT_DIR, exist_ok=True)
-    g.write_atomic(os.path.join(OUT_DIR, "random.json"), g.dump(doc) + "\n")
-    print(f"fixtures/pytorch-sweep/random.json: {len(cases)} cases")
+    os.makedirs(out_dir, exist_ok=True)
+    g.write_atomic(os.path.join(out_dir, file), g.dump(doc) + "\n")
+    print(f"fixtures/{os.path.basename(os.path.normpath(out_dir))}/{file}: {len(cases)} cases")
 
 
 if __name__ == "__main__":

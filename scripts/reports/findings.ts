@@ -22,7 +22,7 @@ export interface Finding {
 }
 
 /**
- * A rule for the random sweep (fixtures/pytorch-sweep/): every case whose name matches, for the records and outputs
+ * A rule for the random sweeps (fixtures/pytorch-sweep/random.json, fixtures/pytorch2/sweep.json): every case whose name matches, for the records and outputs
  * listed, where the output is outside its bound. A rule that matches no failing output is stale (the test says so).
  */
 export interface FindingRule {
@@ -35,7 +35,7 @@ export interface FindingRule {
 /** The sweep's rules. */
 export const SWEEP_RULES: readonly FindingRule[] = [
   {
-    cases: /^pytorch sweep \d+ .* ratio=/,
+    cases: /^pytorch2? sweep \d+ .* ratio=/,
     records: ["expected", "float64 twin"],
     outputs: ["batch_var", "saved_invstd", "running_var"],
     cause: "large |mean|/std (the ratio in the name): the variance loses digits to cancellation, in torch.var " +
@@ -43,7 +43,7 @@ export const SWEEP_RULES: readonly FindingRule[] = [
       "(saved_invstd, running_var); the exact variance is well defined.",
   },
   {
-    cases: /^pytorch sweep \d+ .* eps=0\.0 .* constant-channel$/,
+    cases: /^pytorch2? sweep \d+ .* eps=0\.0 .* constant-channel$/,
     records: ["expected", "float64 twin"],
     outputs: ["y", "dx", "dgamma"],
     cause: "inference with running_var 0 and epsilon 0: PyTorch's eval path computes invstd = 1/sqrt(running_var + " +
@@ -57,8 +57,8 @@ const NEAR_OVERFLOW_32 =
   "float32 intermediates overflow: the sum of six values near 3e38 (and their squares) leave float32's range, so " +
   "the statistics and everything after them are infinite or NaN; the exact values are finite.";
 
-/** Findings with their causes (defect cases are listed from their `framework_defect` label, see {@linkcode findingsOf}). */
-export const FINDINGS: readonly Finding[] = [
+/** The listed findings, PyTorch 1.13's once (fixtures/pytorch/); FINDINGS adds them for PyTorch 2 (fixtures/pytorch2/). */
+const LISTED: readonly Finding[] = [
   {
     case: "tensorflow fused edge float32 6x1x1x2 near-overflow",
     record: "expected",
@@ -146,6 +146,16 @@ export const FINDINGS: readonly Finding[] = [
     outputs: ["dgamma"],
     cause: "float32 products dy·xhat of subnormal size keep fewer than 24 significant bits (gradual underflow).",
   },
+];
+
+/**
+ * Findings with their causes (defect cases are listed from their `framework_defect` label, see {@linkcode findingsOf}).
+ * PyTorch 2.15 runs the same cases on the same inputs (fixtures/pytorch2/, named "pytorch2 ...") and shows each of
+ * PyTorch 1.13's, from the same cause.
+ */
+export const FINDINGS: readonly Finding[] = [
+  ...LISTED,
+  ...LISTED.filter((f) => f.case.startsWith("pytorch ")).map((f) => ({ ...f, case: `pytorch2${f.case.slice(7)}` })),
 ];
 
 /** Every finding: the listed ones, the sweep's by rule, and, for each defect case, its label's summary. */
