@@ -225,6 +225,18 @@ export const CAUSES: readonly Cause[] = [
       "device equally: with masked, uneven shards the statistics are not those of the whole batch (google/flax#2417)",
     source: "https://github.com/google/flax/issues/2417",
   },
+  {
+    id: "F-20",
+    title: "SyncBatchNorm's combination of device statistics loses digits at large |mean|/std",
+    framework: /^PyTorch$/,
+    cases: /SyncBatchNorm arithmetic .* large mean/,
+    outputs: ["batch_var", "saved_invstd", "running_var"],
+    cause: "batch_norm_gather_stats_with_counts combines the devices' (mean, invstd, count) one device at a time as " +
+      "var_n += v + (avg − m)²·n·count/(n + count), avg = n/(n + count)·avg + count/(n + count)·m: at |mean|/std ~ 1e6 " +
+      "the differences avg − m (1e-2) carry the rounding of avg and of each device's mean (ulp(1e4) ≈ 1.8e-12), and so " +
+      "does the variance (replayed on CPU over gloo with the kernel's formula: the kernel itself is CUDA-only)",
+    source: "https://github.com/pytorch/pytorch/blob/v2.15.0/aten/src/ATen/native/cuda/Normalization.cuh",
+  },
 ];
 
 /** The register of a set of fixture files. */

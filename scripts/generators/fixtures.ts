@@ -25,11 +25,13 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "pytorch", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_pytorch.py"]) },
   { dir: "pytorch-sweep", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_sweep.py"]) },
   {
-    // The same generators under PyTorch 2.15: the same cases from the same inputs, float16 added, refusals recorded.
+    // The same generators under PyTorch 2.15: the same cases from the same inputs, float16 added, refusals recorded;
+    // then SyncBatchNorm's arithmetic over torch.distributed (gloo, 4 processes on 127.0.0.1), split batches (1.3).
     dir: "pytorch2",
     run: async () => {
       await subprocess(TORCH2_PYTHON, ["scripts/generators/gen_pytorch.py", "--source", "pytorch2"]);
       await subprocess(TORCH2_PYTHON, ["scripts/generators/gen_sweep.py", "--source", "pytorch2"]);
+      await subprocess(TORCH2_PYTHON, ["scripts/generators/gen_sync_pytorch.py"]);
     },
   },
   { dir: "tensorflow-composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_tf_fused.py"]) },

@@ -134,6 +134,16 @@ const LISTED: readonly Finding[] = [
     cause: "tf.moments in float32 at |mean|/std ~ 1e7: the squared deviations from a float32-rounded mean carry " +
       "(ulp(mean)/2)² and cancellation; the variance is 26% off.",
   },
+  ...["float64", "float32"].map((dtype): Finding => ({
+    case: `pytorch2 SyncBatchNorm arithmetic ${dtype} 8x2 shards 2+2+2+2 even shards large mean`,
+    record: "expected",
+    outputs: ["batch_var", "saved_invstd"],
+    cause:
+      "SyncBatchNorm's combination of device statistics (batch_norm_gather_stats_with_counts, Normalization.cuh: " +
+      "avg = n/(n+c)·avg + c/(n+c)·m, var_n += v + (avg − m)²·n·c/(n+c)) at |mean|/std ~ 1e6: the differences " +
+      "avg − m carry the rounding of the means (ulp(1e4) ≈ 1.8e-12 against 1e-2), and the variance with them; " +
+      "the kernel's formula replayed on CPU over gloo.",
+  })),
   {
     case: "pytorch edge BatchNorm1d float32 6x2 denormal inputs",
     record: "expected",

@@ -77,7 +77,13 @@ export const FORMAT_ADDITIONS: Readonly<
     ],
   },
   "1.2": { step: ["expected_exact", "exact_scale"] },
-  "1.3": { case: ["dtypes"], config: ["center", "scale"] },
+  "1.3": {
+    // Mixed precision and center/scale apart; group statistics (a training batch split into shards, SyncBatchNorm).
+    case: ["dtypes"],
+    config: ["center", "scale"],
+    step: ["shards"],
+    features: ["group-statistics"],
+  },
 });
 /** Versions compared as numbers: "1.10" is after "1.9". */
 const minorOf = (version: string) => Number(version.split(".")[1] ?? NaN);
@@ -170,6 +176,7 @@ export const FEATURES: readonly string[] = Object.freeze([
   "empty-batch",
   "channel-count",
   "edge-case",
+  "group-statistics",
 ]);
 /**
  * The outputs a step may expect, by name. Per-channel ones have shape [C].
@@ -373,6 +380,12 @@ export interface FixtureStep {
   readonly expectedExact?: Readonly<Record<string, Tensor>>;
   /** Format 1.2: each output's error scale per channel (the magnitude of the terms forming it; FORMAT.md). */
   readonly exactScale?: Readonly<Record<string, readonly number[]>>;
+  /**
+   * Format 1.3, training steps only: the batch split into shards along axis 0, as rows per shard in batch order (one
+   * per device; uneven and empty shards allowed; they add up to `x.shape[0]`). The statistics are the group's, combined
+   * across the shards, which are those of the whole batch: the expectations are the unsplit step's.
+   */
+  readonly shards?: readonly number[];
 }
 /**
  * A named, self-contained sequence of calls with its convention and initial state.

@@ -12,6 +12,7 @@
 
 import { batchNormInference, batchNormTrain } from "../reference/batch_norm.ts";
 import { batchNormBackward } from "../reference/backward.ts";
+import { groupStatistics } from "../reference/group.ts";
 import type { Mode } from "../reference/state.ts";
 import { type BatchNormConvention, resolveConvention } from "../reference/convention.ts";
 import { type DType, formatInfo, roundToDType } from "../reference/dtype.ts";
@@ -85,6 +86,12 @@ export interface StepRequest {
   readonly dy?: Tensor;
   /** The state before this step. */
   readonly state: StepState;
+  /**
+   * Format 1.3: a training batch split into shards along axis 0, as rows per shard in batch order (uneven and empty
+   * shards allowed). Not sent to an implementation that declares `shards: false`. Its statistics are the group's,
+   * combined across shards, which equal the whole batch's.
+   */
+  readonly shards?: readonly number[];
 }
 
 /**
@@ -256,6 +263,13 @@ export function referenceAdapter(request: StepRequest): StepOutputs {
         batch_var: r.batchVar,
         saved_invstd: r.invStd,
       });
+      if (request.shards) {
+        // The group form: the batch statistics combined across the shards (equal to the whole batch's).
+        const g = groupStatistics(x, request.shards, { axis: convention.axis });
+        const round = (v: Float64Array) => Array.from(v, (e) => roundToDType(e, x.dtype));
+        outputs.batch_mean = { shape: r.batchMean.shape, data: round(g.mean) };
+        outputs.batch_var = { shape: r.batchVar.shape, data: round(g.variance) };
+      }
       if (convention.trackRunningStats) {
         const c = r.batchMean.shape;
         const running = d?.running ?? x.dtype;
@@ -333,6 +347,7 @@ export function caseRequests(c: FixtureCase): StepRequest[] {
       x: step.inputs.x,
       dy: step.inputs.dy,
       state,
+      ...(step.shards ? { shards: step.shards } : {}),
     };
     state = nextState(state, step, c.convention);
     return request;

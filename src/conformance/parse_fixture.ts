@@ -147,6 +147,7 @@ function readCase(r: Reader, v: Json, path: string): FixtureCase {
       ),
       expectedError,
       ...readExact(r, so, p, hasExpected ? so.expected : undefined),
+      ...readShards(r, so.shards, p, mode, x.shape),
     };
   });
   checkConsistency(r, steps, s.num_batches_tracked, path, dtype);
@@ -260,6 +261,25 @@ function checkCenterScale(
       }
     }
   });
+}
+/** Format 1.3's `shards`: a training step's rows per shard, non-negative integers adding up to x.shape[0]. */
+function readShards(
+  r: Reader,
+  v: Json | undefined,
+  p: string,
+  mode: string,
+  shape: readonly number[],
+): { shards?: number[] } {
+  if (v === undefined) return {};
+  if (mode !== "train") r.fail(`${p}.shards`, "only a training step splits its batch into shards");
+  if (!Array.isArray(v) || v.length === 0) r.fail(`${p}.shards`, "must be a non-empty array of row counts");
+  const shards = (v as Json[]).map((s, i) => {
+    if (typeof s !== "number" || !Number.isInteger(s) || s < 0) r.fail(`${p}.shards[${i}]`, "must be an integer >= 0");
+    return s as number;
+  });
+  const total = shards.reduce((a, b) => a + b, 0);
+  if (total !== shape[0]) r.fail(`${p}.shards`, `add up to ${total}, not x.shape[0] = ${shape[0]}`);
+  return { shards };
 }
 /** Format 1.2's `expected_exact` and `exact_scale`: both or neither, answering exactly the tensor outputs of `expected`. */
 function readExact(

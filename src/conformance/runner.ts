@@ -51,6 +51,12 @@ export interface Capabilities {
    * only cases where they agree are run. Absent: true in process; false for a subprocess program that does not say.
    */
   readonly centerScale?: boolean;
+  /**
+   * Whether it takes a training batch split into shards (format 1.3 `shards`: group statistics across devices). Absent
+   * means yes, as for every capability. With `false`, a split case is sent unsplit and judged the same (the group's
+   * statistics are the whole batch's), never skipped.
+   */
+  readonly shards?: boolean;
 }
 
 /**
@@ -538,6 +544,10 @@ export async function runSuite(
     const run: FixtureCase = {
       ...c,
       convention: declaredConvention(c, sub ? sub.convention : c.convention, caps.conventions ?? {}),
+      // Shards go only to an implementation that takes them; the others get the unsplit batch (same expectations).
+      ...(caps.shards === false && c.steps.some((s) => s.shards)
+        ? { steps: c.steps.map(({ shards: _, ...s }) => s) }
+        : {}),
     };
     const judgeable = c.steps.some((s) =>
       s.expectedError || Object.keys(s.expected ?? {}).some((o) => !judgedOut.includes(o))

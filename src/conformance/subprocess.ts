@@ -555,6 +555,7 @@ function caseMessage(id: number, requests: readonly StepRequest[], c: FixtureCas
       x: encodeTensor(r.x),
       ...(r.dy ? { dy: encodeTensor(r.dy) } : {}),
       state: encodeState(r.state),
+      ...(r.shards ? { shards: r.shards } : {}),
     })),
   });
 }
@@ -603,7 +604,7 @@ function readCapabilities(v: unknown): Capabilities {
   const s = v as Record<string, unknown>;
   const caps: Record<string, unknown> = {};
   for (const k of ["modes", "dtypes", "layouts", "outputs"]) if (Array.isArray(s[k])) caps[k] = s[k];
-  for (const k of ["backward", "errors"]) if (typeof s[k] === "boolean") caps[k] = s[k];
+  for (const k of ["backward", "errors", "shards"]) if (typeof s[k] === "boolean") caps[k] = s[k];
   // Protocol 1.2: a program that declares no mixed_dtypes takes uniform cases only; no center_scale, center == scale.
   caps.mixedDtypes = Array.isArray(s.mixed_dtypes)
     ? s.mixed_dtypes.filter((m): m is MixedDTypes =>

@@ -46,6 +46,15 @@ export {
 } from "./convention.ts";
 export { batchNormInference, batchNormTrain, type TrainResult } from "./batch_norm.ts";
 export { type BackwardResult, batchNormBackward } from "./backward.ts";
+export {
+  checkShards,
+  combineMoments,
+  type GroupOptions,
+  type GroupStatistics,
+  groupStatistics,
+  type ShardMoments,
+  shardMoments,
+} from "./group.ts";
 export { type BatchNormState, type Mode, type UpdatedState } from "./state.ts";
 export { type ForwardOptions, type TensorDTypes } from "./_prepare.ts";
 export { KernelArena } from "./_wasm.ts";
