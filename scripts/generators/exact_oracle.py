@@ -590,6 +590,13 @@ def annotate(doc):
             if expected is None:
                 continue
             names = [k for k, v in expected.items() if isinstance(v, dict)]
+            # Format 1.3: a training batch split into shards (group statistics across devices) has the exact values of
+            # the whole batch, since the shards' combined count, mean and M2 are the union's; the split must cover it.
+            shards = step.get("shards")
+            if shards is not None and (step["mode"] != "train" or sum(shards) != step["inputs"]["x"]["shape"][0]
+                                       or any(not isinstance(s, int) or s < 0 for s in shards)):
+                raise ValueError(f"{case['name']}: shards {shards} do not split the training batch of "
+                                 f"{step['inputs']['x']['shape'][0]} rows")
             values, scales = step_exact(config, state, step, names)
             step["expected_exact"] = {
                 k: {"dtype": "float64", "shape": expected[k]["shape"], "data": values[k]} for k in names

@@ -231,6 +231,7 @@ def module_case(name, description, features, shape, dtype, steps, eps=1e-5, mome
                 "message": str(e),
                 "num_batches_tracked_before": before["num_batches_tracked"],
                 "num_batches_tracked_after": snapshot(m)["num_batches_tracked"],
+                **({"scenario": scenario} if scenario else {}),
             }}
         step = {"mode": mode, "inputs": {"x": enc(x), "dy": enc(dy)}, "expected": expected}
         if dtype != "float64":

@@ -18,6 +18,7 @@ export const SCENARIOS: readonly [string, string][] = EDGE_SCENARIOS.map((e) => 
 /** Columns: fixture source and heading. */
 export const COLUMNS: readonly [string, string][] = [
   ["pytorch", "PyTorch 1.13 (float32)"],
+  ["pytorch2", "PyTorch 2.15 (float32)"],
   ["tensorflow", "TensorFlow 2.21 fused (float32)"],
   ["tfjs", "TF.js 4.22 (float32)"],
   ["onnxruntime", "onnxruntime 1.30 (float32)"],
@@ -94,8 +95,13 @@ export function describe(c: FixtureCase): string {
 export async function edgeRows(): Promise<string[][]> {
   const files = await loadAllFixtures();
   const byKey = new Map<string, FixtureCase>();
+  // Scenarios a framework refused where it had no case (PyTorch 2: epsilon 0 in training), from provenance.refused.
+  const refused = new Map<string, string>();
   for (const f of files) {
     const raw = JSON.parse(await (await fetch(f.url)).text());
+    for (const r of raw.provenance.refused ?? []) {
+      if (r.scenario) refused.set(`${f.provenance.source}/${r.scenario}`, `refused (${r.type})`);
+    }
     raw.cases.forEach((rc: { framework_call?: { scenario?: string } }, i: number) => {
       const scenario = rc.framework_call?.scenario;
       const key = `${f.provenance.source}/${scenario}`;
@@ -111,6 +117,8 @@ export async function edgeRows(): Promise<string[][]> {
     ...COLUMNS.map(([source]) => {
       const c = byKey.get(`${source}/${key}`);
       if (c) return describe(c);
+      const r = refused.get(`${source}/${key}`);
+      if (r) return r;
       if (notApplicable.has(`${source}/${key}`)) return "n/a in float64";
       throw new Error(`no ${source} fixture for scenario ${key}`);
     }),

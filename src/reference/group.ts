@@ -17,11 +17,13 @@ import * as dd from "./_dd.ts";
 export interface ShardMoments {
   /** Values per channel in this shard (rows times the spatial size); 0 for an empty shard. */
   readonly count: number;
-  /** Per channel: the mean (NaN for an empty shard) and its low part. */
+  /** Per channel: the mean, rounded to binary64 (NaN for an empty shard). */
   readonly mean: Float64Array;
+  /** Per channel: the mean's low part (mean + meanLow is the double-double mean). */
   readonly meanLow: Float64Array;
-  /** Per channel: Σ(x − mean)² (0 for an empty shard) and its low part. */
+  /** Per channel: M2 = Σ(x − mean)², rounded to binary64 (0 for an empty shard). */
   readonly m2: Float64Array;
+  /** Per channel: M2's low part. */
   readonly m2Low: Float64Array;
 }
 
