@@ -167,7 +167,8 @@ Deno.test("fixtures catch convention mistakes", async (t) => {
         wrong({ epsilonPlacement: "outside" }),
         (c) => c.features.includes("epsilon-placement") && c.convention.epsilonPlacement === "inside",
       );
-      assertEquals([r.failed, r.of], [4, 4]);
+      // PyTorch 1.13's and 2.15's F.batch_norm, TF.js, tf.nn.batch_normalization.
+      assertEquals([r.failed, r.of], [5, 5]);
       assert(r.reasons.every((s) => s.includes(": y[")), r.reasons.join("\n"));
     },
   );
@@ -207,7 +208,8 @@ Deno.test("fixtures catch convention mistakes", async (t) => {
       const r = await failing(
         wrong({ epsilon: 1e-3 }),
         (c) =>
-          c.convention.epsilon === 1e-5 && c.dtype !== "bfloat16" &&
+          // float16's 6 ULP (0.6%) cannot see 1e-3 against 1e-5 at unit variance, as bfloat16's cannot.
+          c.convention.epsilon === 1e-5 && c.dtype !== "bfloat16" && c.dtype !== "float16" &&
           c.steps.some((s) => s.expected),
       );
       assert(r.of >= 20 && r.failed === r.of, `${r.failed} of ${r.of}`);
@@ -278,7 +280,7 @@ Deno.test("fixtures catch convention mistakes", async (t) => {
  * Framework outputs that exceed the policy against their float64 twin: findings, kept
  * and listed with the reason. The policy is not loosened for them.
  */
-const FRAMEWORK_EXCEEDANCES: readonly { case: string; outputs: readonly string[]; reason: string }[] = [
+const LISTED_EXCEEDANCES: readonly { case: string; outputs: readonly string[]; reason: string }[] = [
   {
     case: "tfjs layers.batchNormalization float32 1x3 one value per channel in training",
     outputs: ["dx"],
@@ -469,6 +471,16 @@ const FRAMEWORK_EXCEEDANCES: readonly { case: string; outputs: readonly string[]
     outputs: ["y", "dx", "dgamma"],
     reason: "|mean|/std ~ 1e7: the float32 mean is 1e-3 off; y 1.8e5 ULP off.",
   },
+];
+
+/** PyTorch 2.15 (fixtures/pytorch2/) runs 1.13's edge cases on the same inputs and exceeds where 1.13 does. */
+const FRAMEWORK_EXCEEDANCES = [
+  ...LISTED_EXCEEDANCES,
+  ...LISTED_EXCEEDANCES.filter((x) => x.case.startsWith("pytorch edge ")).map((x) => ({
+    ...x,
+    case: `pytorch2${x.case.slice("pytorch".length)}`,
+    reason: `PyTorch 2.15 as 1.13: ${x.reason}`,
+  })),
 ];
 
 Deno.test("tolerance policy accepts each framework's own float32 and bfloat16 output against its float64 run", async (t) => {
