@@ -179,6 +179,11 @@ const FAR_FROM_EXACT: Record<string, string> = {
   "onnxruntime edge opset 15 float32 64x2 large-mean": "onnxruntime's float64 y is 1.6e6 ULP of the peak from exact",
   "pytorch edge BatchNorm1d float32 4x2x3 constant channel eps=1e-5":
     "exact y is beta on the constant channel; PyTorch's float64 y carries 128 ULP of rounding noise",
+  "pytorch2 edge BatchNorm1d float32 64x2 large mean tiny spread": "PyTorch 2.15 as 1.13 (the same inputs)",
+  "pytorch2 edge BatchNorm1d float32 4x2x3 constant channel eps=1e-5": "PyTorch 2.15 as 1.13 (the same inputs)",
+  "pytorch2 BatchNorm3d float64 2x2x3x2x3 train x3 then eval momentum=0.1":
+    "PyTorch 2.15's float64 dgamma at step 0 is 36 ULP of the peak from exact in channel 1 (1.13: 31; channel 0 " +
+    "went from 14.6 to 0.5): a new summation order, not better or worse overall (docs/findings.md)",
 };
 
 const files = await loadAllFixtures();
@@ -187,7 +192,9 @@ Deno.test("exact: every step of every fixture lies near the framework's float64 
   // The curated fixtures. The random sweep (scripts/generators/gen_sweep.py) has outputs that are exactly zero, where a
   // peak-relative bound measures the twin's noise; tests/verdict_test.ts checks every framework record against exact
   // values at the policy's error scale instead (witness bounds, with docs/findings-table.md).
-  for (const f of files.filter((f) => f.provenance.generator !== "scripts/generators/gen_sweep.py")) {
+  // So does the replay of SyncBatchNorm's arithmetic (gen_sync_pytorch.py: float32 cases without float64 twins).
+  const apart = ["scripts/generators/gen_sweep.py", "scripts/generators/gen_sync_pytorch.py"];
+  for (const f of files.filter((f) => !apart.includes(f.provenance.generator))) {
     for (const c of f.cases) {
       if (c.frameworkDefect || FAR_FROM_EXACT[c.name]) continue;
       for (const [i, req] of caseRequests(c).entries()) {

@@ -1,5 +1,13 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { BatchNormError, batchNormTrain, combineMoments, groupStatistics, shardMoments, tensor } from "../mod.ts";
+import {
+  BatchNormError,
+  batchNormTrain,
+  combineMoments,
+  groupStatistics,
+  shardMoments,
+  tensor,
+  toDouble,
+} from "../mod.ts";
 
 /** A seeded generator (xorshift), so a failure names its data. */
 function rng(seed: number): () => number {
@@ -88,4 +96,15 @@ Deno.test("groupStatistics() carries NaN and infinities to their channel only", 
   const g = groupStatistics(x, [2, 2]);
   assert(Number.isNaN(g.mean[0]) && Number.isNaN(g.variance[0]));
   assert(g.mean[1] === Infinity && Number.isNaN(g.variance[1]));
+});
+
+Deno.test("toDouble() rounds a rational to nearest binary64, ties to even, subnormals and overflow included", () => {
+  assertEquals(toDouble(1n, 3n), 1 / 3);
+  assertEquals(toDouble(-2n, 3n), -2 / 3);
+  assertEquals(toDouble(2n ** 53n + 1n, 1n), 2 ** 53); // a tie: to the even neighbour
+  assertEquals(toDouble(2n ** 53n + 3n, 1n), 2 ** 53 + 4);
+  assertEquals(toDouble(1n, 1n << 1075n), 0); // half the smallest subnormal: a tie, to 0
+  assertEquals(toDouble(3n, 1n << 1076n), 2 ** -1074); // 0.75 of it
+  assertEquals(toDouble(2n ** 1024n, 1n), Infinity);
+  assertEquals(toDouble(0n, 5n), 0);
 });

@@ -2,34 +2,106 @@
  * The group form of the batch statistics: a training batch split into shards along the batch axis (one shard per
  * device, as SyncBatchNorm and Flax's `axis_name` run it), each shard's count, mean and sum of squared deviations (M2)
  * per channel, and their combination (Chan, Golub and LeVeque's pairwise update) into the statistics of the whole
- * batch. Shards may be uneven and empty (a device with no rows contributes nothing). The combination is carried in
- * double-double arithmetic and rounded once, so it gives the whole batch's float64 mean and biased variance, the
- * values `batchNormTrain` returns for a float64 batch.
+ * batch. Shards may be uneven and empty (a device with no rows contributes nothing). The moments and their
+ * combination are exact (rationals over BigInt: every binary64 value is an integer multiple of 2^-1074), and each
+ * result is rounded once, to nearest, so it is the whole batch's correctly rounded mean and biased variance, the values
+ * `batchNormTrain` returns for a float64 batch.
  *
  * @module
  */
 
 import { BatchNormError } from "./errors.ts";
 import type { Tensor } from "./tensor.ts";
-import * as dd from "./_dd.ts";
 
-/** One shard's moments, per channel: values, mean and M2 = Σ(x − mean)², each a double-double `hi + low`. */
+/** 2^1074: every binary64 value times it is an integer. */
+const SCALE = 1n << 1074n;
+const VIEW = new DataView(new ArrayBuffer(8));
+
+/** A finite binary64 value times 2^1074, exactly, as an integer. */
+function scaledInteger(v: number): bigint {
+  VIEW.setFloat64(0, v);
+  const hi = VIEW.getUint32(0), lo = VIEW.getUint32(4);
+  const exp = (hi >>> 20) & 0x7ff;
+  const frac = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  const m = exp === 0 ? frac : frac | (1n << 52n);
+  const scaled = m << BigInt(exp === 0 ? 0 : exp - 1);
+  return hi >>> 31 ? -scaled : scaled;
+}
+
+const gcd = (a: bigint, b: bigint): bigint => {
+  a = a < 0n ? -a : a;
+  while (b) [a, b] = [b, a % b];
+  return a;
+};
+const reduce = ([n, d]: Rational): Rational => {
+  const g = gcd(n, d);
+  return g > 1n ? [n / g, d / g] : [n, d];
+};
+const add = (a: Rational, b: Rational): Rational => reduce([a[0] * b[1] + b[0] * a[1], a[1] * b[1]]);
+const sub = (a: Rational, b: Rational): Rational => add(a, [-b[0], b[1]]);
+const mul = (a: Rational, b: Rational): Rational => reduce([a[0] * b[0], a[1] * b[1]]);
+/** a·k/t for integers k >= 0, t > 0. */
+const scale = (a: Rational, k: bigint, t: bigint): Rational => reduce([a[0] * k, a[1] * t]);
+const bitLength = (v: bigint): number => v.toString(2).length;
+
+/**
+ * num/den correctly rounded to binary64 (to nearest, ties to even), subnormals and overflow included.
+ *
+ * @param num The numerator.
+ * @param den The denominator, > 0.
+ * @returns The nearest binary64 value.
+ */
+export function toDouble(num: bigint, den: bigint): number {
+  if (num === 0n) return 0;
+  const negative = num < 0n, a = negative ? -num : num;
+  // A quotient of 55 or 56 bits, with a sticky bit for what the division left.
+  const s = 55 - (bitLength(a) - bitLength(den));
+  const [n, d] = s >= 0 ? [a << BigInt(s), den] : [a, den << BigInt(-s)];
+  let q = n / d;
+  const sticky = n % d !== 0n;
+  const exponent = bitLength(q) - 1 - s; // floor(log2(num/den))
+  const low = Math.max(exponent - 52, -1074); // the exponent of the last kept bit (fewer bits for subnormals)
+  const drop = BigInt(low + s); // >= 2
+  const rest = q & ((1n << drop) - 1n), half = 1n << (drop - 1n);
+  q >>= drop;
+  if (rest > half || (rest === half && (sticky || (q & 1n) === 1n))) q += 1n;
+  const v = Number(q) * 2 ** low; // exact (or the overflow to Infinity)
+  return negative ? -v : v;
+}
+
+/** A rational as its correctly rounded binary64 value and the rounded remainder. */
+function split(r: Rational): [number, number] {
+  const hi = toDouble(r[0], r[1]);
+  if (!Number.isFinite(hi)) return [hi, 0];
+  const rest = sub(r, [scaledInteger(hi), SCALE]);
+  return [hi, toDouble(rest[0], rest[1])];
+}
+
+/** An exact rational number: numerator and positive denominator. */
+export type Rational = readonly [num: bigint, den: bigint];
+
+/** One shard's moments, per channel: values, mean and M2 = Σ(x − mean)², exact, and rounded to binary64. */
 export interface ShardMoments {
   /** Values per channel in this shard (rows times the spatial size); 0 for an empty shard. */
   readonly count: number;
-  /** Per channel: the mean, rounded to binary64 (NaN for an empty shard). */
+  /** Per channel: the mean, correctly rounded to binary64 (NaN for an empty shard). */
   readonly mean: Float64Array;
-  /** Per channel: the mean's low part (mean + meanLow is the double-double mean). */
+  /** Per channel: the mean's remainder, mean − (rounded mean), rounded to binary64. */
   readonly meanLow: Float64Array;
-  /** Per channel: M2 = Σ(x − mean)², rounded to binary64 (0 for an empty shard). */
+  /** Per channel: M2 = Σ(x − mean)², correctly rounded to binary64 (0 for an empty shard). */
   readonly m2: Float64Array;
-  /** Per channel: M2's low part. */
+  /** Per channel: M2's remainder, rounded to binary64. */
   readonly m2Low: Float64Array;
+  /**
+   * Per channel: the exact mean and M2 as rationals, where the channel's values are finite (`undefined` for a
+   * channel with NaN or an infinity, whose moments follow IEEE arithmetic, and for an empty shard).
+   */
+  readonly exact: readonly ({ readonly mean: Rational; readonly m2: Rational } | undefined)[];
 }
 
 /** The whole batch's statistics from its shards: {@linkcode ShardMoments} combined, and the biased variance M2/n. */
 export interface GroupStatistics extends ShardMoments {
-  /** Per channel: the biased variance M2/count, rounded once to binary64 (NaN for an empty batch). */
+  /** Per channel: the biased variance M2/count, correctly rounded to binary64 (NaN for an empty batch). */
   readonly variance: Float64Array;
   /** Each shard's own moments, in the order given. */
   readonly shards: readonly ShardMoments[];
@@ -107,40 +179,50 @@ export function shardMoments(x: Tensor, shards: readonly number[], options: Grou
     const count = rows * perRow;
     const mean = new Float64Array(channels), meanLow = new Float64Array(channels);
     const m2 = new Float64Array(channels), m2Low = new Float64Array(channels);
+    const exact: ({ mean: Rational; m2: Rational } | undefined)[] = [];
     for (let c = 0; c < channels; c++) {
+      exact.push(undefined);
       if (count === 0) {
         mean[c] = NaN;
         continue;
       }
-      const at = (k: number) => Math.floor(k / inner) % channels === c;
-      // Σx compensated (TwoSum), then the mean as a double-double.
-      let s: dd.DD = [0, 0], plain = 0;
-      for (let k = begin; k < end; k++) if (at(k)) [s, plain] = [dd.add(s, [x.data[k], 0]), plain + x.data[k]];
-      const m = Number.isFinite(plain) ? dd.div(s, [count, 0]) : [plain / count, 0] as dd.DD;
-      // Deviations from the double-double mean: Σd and Σd² (corrected two-pass: M2 = Σd² − (Σd)²/n).
-      let s1: dd.DD = [0, 0], s2: dd.DD = [0, 0], plain2 = 0;
+      // Σx and Σx² exactly: every binary64 value is an integer multiple of 2^-1074.
+      let s1 = 0n, s2 = 0n, plain = 0, finite = true;
       for (let k = begin; k < end; k++) {
-        if (!at(k)) continue;
-        const d = dd.sub([x.data[k], 0], m);
-        s1 = dd.add(s1, d);
-        s2 = dd.add(s2, dd.mul(d, d));
-        plain2 += (x.data[k] - m[0]) ** 2;
+        if (Math.floor(k / inner) % channels !== c) continue;
+        const v = x.data[k];
+        plain += v;
+        if (!Number.isFinite(v)) {
+          finite = false;
+          continue;
+        }
+        const scaled = scaledInteger(v);
+        s1 += scaled;
+        s2 += scaled * scaled;
       }
-      const q = dd.sub(s2, dd.div(dd.mul(s1, s1), [count, 0]));
-      [mean[c], meanLow[c]] = m;
-      [m2[c], m2Low[c]] = Number.isFinite(plain2) && Number.isFinite(m[0])
-        ? (q[0] < 0 ? [0, 0] : q)
-        : [Number.isNaN(m[0]) ? NaN : plain2, 0];
+      if (!finite) {
+        // NaN or an infinity: IEEE arithmetic decides (the mean is NaN or infinite, M2 NaN).
+        mean[c] = plain / count;
+        m2[c] = NaN;
+        continue;
+      }
+      const n = BigInt(count);
+      const m: Rational = [s1, n * SCALE];
+      const q: Rational = [n * s2 - s1 * s1, n * SCALE * SCALE]; // Σx² − (Σx)²/n
+      exact[c] = { mean: m, m2: q };
+      [mean[c], meanLow[c]] = split(m);
+      [m2[c], m2Low[c]] = split(q);
     }
-    out.push({ count, mean, meanLow, m2, m2Low });
+    out.push({ count, mean, meanLow, m2, m2Low, exact });
   }
   return out;
 }
 
 /**
  * Combines shards' moments into the moments of their union (Chan et al.: n = nA + nB, δ = meanB − meanA,
- * mean = meanA + δ·nB/n, M2 = M2A + M2B + δ²·nA·nB/n), in double-double arithmetic. Empty shards contribute nothing;
- * with no values at all the mean is NaN and M2 is 0.
+ * mean = meanA + δ·nB/n, M2 = M2A + M2B + δ²·nA·nB/n), in exact rational arithmetic. Empty shards contribute
+ * nothing; with no values at all the mean is NaN and M2 is 0. A channel with NaN or an infinity in a shard is combined in
+ * IEEE arithmetic (its moments are NaN or infinite).
  *
  * @param parts The shards' moments, all with the same channel count.
  * @returns The union's moments.
@@ -164,30 +246,41 @@ export function combineMoments(parts: readonly ShardMoments[]): ShardMoments {
       "shards differ in channels",
     );
   }
-  let count = 0;
+  const filled = parts.filter((p) => p.count > 0);
+  const count = filled.reduce((a, p) => a + p.count, 0);
   const mean = new Float64Array(channels).fill(NaN), meanLow = new Float64Array(channels);
   const m2 = new Float64Array(channels), m2Low = new Float64Array(channels);
-  for (const p of parts) {
-    if (p.count === 0) continue;
-    const n = count + p.count;
-    for (let c = 0; c < channels; c++) {
-      const mb: dd.DD = [p.mean[c], p.meanLow[c]], qb: dd.DD = [p.m2[c], p.m2Low[c]];
-      if (count === 0) {
-        [mean[c], meanLow[c], m2[c], m2Low[c]] = [mb[0], mb[1], qb[0], qb[1]];
-        continue;
+  const exact: ({ mean: Rational; m2: Rational } | undefined)[] = [];
+  for (let c = 0; c < channels; c++) {
+    exact.push(undefined);
+    if (filled.length === 0) continue;
+    if (filled.some((p) => p.exact[c] === undefined)) {
+      // A shard with NaN or an infinity: IEEE arithmetic on the rounded moments.
+      let n = 0, m = 0, q = 0;
+      for (const p of filled) {
+        const t = n + p.count, d = p.mean[c] - m;
+        [m, q, n] = [m + d * p.count / t, q + p.m2[c] + d * d * n * p.count / t, t];
       }
-      const ma: dd.DD = [mean[c], meanLow[c]], qa: dd.DD = [m2[c], m2Low[c]];
-      const delta = dd.sub(mb, ma);
-      const plainMean = ma[0] + (mb[0] - ma[0]) * (p.count / n);
-      const m = dd.add(ma, dd.div(dd.mul(delta, [p.count, 0]), [n, 0]));
-      const q = dd.add(dd.add(qa, qb), dd.div(dd.mul(dd.mul(delta, delta), dd.mul([count, 0], [p.count, 0])), [n, 0]));
-      const plainM2 = qa[0] + qb[0] + (mb[0] - ma[0]) ** 2 * count * p.count / n;
-      [mean[c], meanLow[c]] = Number.isFinite(plainMean) ? m : [plainMean, 0];
-      [m2[c], m2Low[c]] = Number.isFinite(plainM2) ? q : [plainM2, 0];
+      [mean[c], m2[c]] = [m, q];
+      continue;
     }
-    count = n;
+    // Chan et al., exactly: n = na + nb, δ = mb − ma, mean = ma + δ·nb/n, M2 = M2a + M2b + δ²·na·nb/n.
+    let n = 0n, m: Rational = [0n, 1n], q: Rational = [0n, 1n];
+    for (const p of filled) {
+      const e = p.exact[c]!, nb = BigInt(p.count), t = n + nb;
+      if (n === 0n) [m, q] = [e.mean, e.m2];
+      else {
+        const d = sub(e.mean, m);
+        m = add(m, scale(d, nb, t));
+        q = add(add(q, e.m2), scale(mul(d, d), n * nb, t));
+      }
+      n = t;
+    }
+    exact[c] = { mean: m, m2: q };
+    [mean[c], meanLow[c]] = split(m);
+    [m2[c], m2Low[c]] = split(q);
   }
-  return { count, mean, meanLow, m2, m2Low };
+  return { count, mean, meanLow, m2, m2Low, exact };
 }
 
 /**
@@ -217,8 +310,8 @@ export function groupStatistics(x: Tensor, shards: readonly number[], options: G
   const whole = combineMoments(parts);
   const variance = whole.m2.map((q, c) => {
     if (whole.count === 0) return NaN;
-    const v = dd.div([q, whole.m2Low[c]], [whole.count, 0]);
-    return Number.isFinite(q) ? v[0] + v[1] : q / whole.count;
+    const e = whole.exact[c];
+    return e ? toDouble(e.m2[0], e.m2[1] * BigInt(whole.count)) : q / whole.count;
   });
   return { ...whole, variance, shards: parts };
 }

@@ -52,8 +52,10 @@ export {
   type GroupOptions,
   type GroupStatistics,
   groupStatistics,
+  type Rational,
   type ShardMoments,
   shardMoments,
+  toDouble,
 } from "./group.ts";
 export { type BatchNormState, type Mode, type UpdatedState } from "./state.ts";
 export { type ForwardOptions, type TensorDTypes } from "./_prepare.ts";
