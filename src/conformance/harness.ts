@@ -266,9 +266,10 @@ export function referenceAdapter(request: StepRequest): StepOutputs {
       if (request.shards) {
         // The group form: the batch statistics combined across the shards (equal to the whole batch's).
         const g = groupStatistics(x, request.shards, { axis: convention.axis });
-        const round = (v: Float64Array) => Array.from(v, (e) => roundToDType(e, x.dtype));
-        outputs.batch_mean = { shape: r.batchMean.shape, data: round(g.mean) };
-        outputs.batch_var = { shape: r.batchVar.shape, data: round(g.variance) };
+        const saved = r.batchMean.dtype; // the case's dtype, or its saved group's (mixed precision)
+        const round = (v: Float64Array) => Array.from(v, (e) => roundToDType(e, saved));
+        outputs.batch_mean = { dtype: saved, shape: r.batchMean.shape, data: round(g.mean) };
+        outputs.batch_var = { dtype: saved, shape: r.batchVar.shape, data: round(g.variance) };
       }
       if (convention.trackRunningStats) {
         const c = r.batchMean.shape;
