@@ -70,7 +70,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   try {
     const r = await conform("--exec", `node ${program}`, "--feature", "known-framework-defect");
     assertEquals(r.code, 1, r.err);
-    assertStringIncludes(r.out, "0 passed, 8 failed, 0 skipped");
+    assertStringIncludes(r.out, "0 passed, 9 failed, 0 skipped"); // PyTorch 2.15 carries 1.13's labelled constant channel
     assertStringIncludes(r.out, "the process exited with code 3");
     assertStringIncludes(r.out, "(known framework defects)");
   } finally {
