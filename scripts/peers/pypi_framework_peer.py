@@ -132,7 +132,7 @@ class Torch:
         if mode == "train" and track:
             out["running_mean"], out["running_var"] = self.np(m.running_mean), self.np(m.running_var)
             nbt = int(m.num_batches_tracked.item())
-        if dy is not None and x.size > 0:
+        if dy is not None:  # autograd also answers an empty batch (empty dx, zero dgamma and dbeta)
             y.backward(self.t(dy, dtype))
             out["dx"] = self.np(xx.grad)
             if affine:
@@ -252,6 +252,12 @@ class Mlx:
     def np(self, t):
         return np.array(t.astype(self.mx.float32)).astype(np.float64)
 
+    @staticmethod
+    def rank4(a):
+        """MLX's BatchNorm takes ranks 2 to 4 ("Expected input tensor to have 2, 3 or 4 dimensions"): a rank-5
+        (N, D, H, W, C) input goes in as (N, D·H, W, C), a reshape with the same values per channel."""
+        return a.reshape(a.shape[0], a.shape[1] * a.shape[2], *a.shape[3:]) if a.ndim == 5 else a
+
     def layer(self, C, cfg, dtype_name, state, track):
         bn = self.nn.BatchNorm(C, eps=cfg.get("epsilon", 1e-5), momentum=cfg.get("momentum", 0.1),
                                affine=cfg.get("affine", True), track_running_stats=track)
@@ -268,12 +274,13 @@ class Mlx:
         if x.size == 0:
             raise Refusal("empty_batch", "mlx: BatchNorm on an empty batch (refused here: mean over no values)")
         C = x.shape[1]
-        xl = self.t(np.moveaxis(x, 1, -1), dtype_name)
+        xl = self.t(self.rank4(np.moveaxis(x, 1, -1)), dtype_name)
         bn = self.layer(C, cfg, dtype_name, state, track)
         bn.train(mode == "train")
         y = bn(xl)
         mx.eval(y)
-        out = {"y": np.moveaxis(self.np(y), -1, 1)}
+        shape_last = np.moveaxis(x, 1, -1).shape
+        out = {"y": np.moveaxis(self.np(y).reshape(shape_last), -1, 1)}
         nbt = None
         if mode == "train" and track:
             out["running_mean"], out["running_var"] = self.np(bn.running_mean), self.np(bn.running_var)
@@ -287,9 +294,9 @@ class Mlx:
                 return g(xv)
 
             primals = [xl] + ([bn.weight, bn.bias] if affine else [])
-            _, grads = mx.vjp(f, primals, [self.t(np.moveaxis(dy, 1, -1), dtype_name)])
+            _, grads = mx.vjp(f, primals, [self.t(self.rank4(np.moveaxis(dy, 1, -1)), dtype_name)])
             mx.eval(grads)
-            out["dx"] = np.moveaxis(self.np(grads[0]), -1, 1)
+            out["dx"] = np.moveaxis(self.np(grads[0]).reshape(shape_last), -1, 1)
             if affine:
                 out["dgamma"], out["dbeta"] = self.np(grads[1]), self.np(grads[2])
         return out, nbt
