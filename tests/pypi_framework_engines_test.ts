@@ -248,3 +248,44 @@ for line in sys.stdin:
     }
   },
 });
+
+// ---- ncnn's model route: pnnx, run with PyTorch 2.15's torch, writes the layer the peer writes ----
+
+Deno.test({
+  name:
+    "pnnx (with .envs/torch2's PyTorch) converts BatchNorm2d to the ncnn BatchNorm layer and weights the peer writes" +
+    why("torch", "ncnn"),
+  ignore: ignored("torch", "ncnn"),
+  fn: async () => {
+    const site = new URL("../.envs/ncnn/lib/python3.11/site-packages", import.meta.url).pathname;
+    const { success, stdout, stderr } = await new Deno.Command(enginePython(engine("torch")), {
+      args: [
+        "-c",
+        `
+import json, os, sys, tempfile
+sys.path.append(${JSON.stringify(site)})  # pnnx from the ncnn environment, torch from this one
+import numpy as np, torch, pnnx
+m = torch.nn.BatchNorm2d(3).eval()
+with torch.no_grad():
+    m.weight.copy_(torch.tensor([1., 2., 3.])); m.bias.copy_(torch.tensor([0., 1., -1.]))
+    m.running_mean.copy_(torch.tensor([0.5, -1., 2.])); m.running_var.copy_(torch.tensor([2., 3., .5]))
+with tempfile.TemporaryDirectory() as d:
+    os.chdir(d)
+    pnnx.export(m, "bn.pt", (torch.rand(1, 3, 4, 4),))
+    param = open("bn.ncnn.param").read().split("\\n")
+    weights = np.fromfile("bn.ncnn.bin", dtype=np.float32).tolist()
+print(json.dumps({"layer": [l.split() for l in param if l.startswith("BatchNorm")], "weights": weights}))
+`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(stderr);
+    assert(success, err.slice(-2000));
+    const out = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
+    assertEquals(out.layer.length, 1);
+    assertEquals(out.layer[0].slice(2), ["1", "1", "in0", "out0", "0=3", "1=1.000000e-5"]);
+    // slope, mean, var, bias: the order the peer's Ncnn.net loads them in.
+    assertEquals(out.weights, [1, 2, 3, 0.5, -1, 2, 2, 3, 0.5, 0, 1, -1]);
+  },
+});
