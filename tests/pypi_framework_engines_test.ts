@@ -19,6 +19,7 @@ import {
 import { matrixRow } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
 import {
+  benchEngine,
   engineCommand,
   enginePython,
   engineUnavailable,
@@ -287,5 +288,18 @@ print(json.dumps({"layer": [l.split() for l in param if l.startswith("BatchNorm"
     assertEquals(out.layer[0].slice(2), ["1", "1", "in0", "out0", "0=3", "1=1.000000e-5"]);
     // slope, mean, var, bias: the order the peer's Ncnn.net loads them in.
     assertEquals(out.weights, [1, 2, 3, 0.5, -1, 2, 2, 3, 0.5, 0, 1, -1]);
+  },
+});
+
+Deno.test({
+  name: "each available engine times itself in its own process (--bench: median milliseconds, no pipe or copy)",
+  ignore: PYPI_ENGINES.every((e) => reasons.get(e.engine) !== undefined),
+  fn: async () => {
+    for (const e of PYPI_ENGINES.filter((e) => reasons.get(e.engine) === undefined)) {
+      const t = await benchEngine(e, [2, 4, 3, 3], 3);
+      assertEquals(t.shape, [2, 4, 3, 3]);
+      assertGreater(t.median_ms.eval!, 0, e.engine);
+      if (e.engine !== "ncnn") assertGreater(t.median_ms.train!, 0, e.engine);
+    }
   },
 });

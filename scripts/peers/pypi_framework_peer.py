@@ -444,7 +444,10 @@ class Ncnn:
         C = shape[1]
         net = self.net(C, 1e-5, np.ones(C), np.zeros(C), np.zeros(C), np.ones(C))
         ncnn = self.ncnn
-        mats = [ncnn.Mat(np.random.randn(*shape[1:]).astype(np.float32)).clone() for _ in range(shape[0])]
+        # Each numpy array must outlive the clone: ncnn.Mat(array) borrows its memory without a reference, and a freed
+        # large array (unmapped at once) crashes the clone (measured on 64x56x56 samples).
+        arrays = [np.random.randn(*shape[1:]).astype(np.float32) for _ in range(shape[0])]
+        mats = [ncnn.Mat(a).clone() for a in arrays]
 
         def once():
             for m in mats:
