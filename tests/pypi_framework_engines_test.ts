@@ -3,8 +3,8 @@
  * tinygrad 0.14.0, ncnn): their rows of docs/matrix.md are what a fresh run computes, and the evidence behind each of
  * their findings (docs/findings.md, "Findings from the framework engines on PyPI") still holds. An engine whose
  * environment is not installed (deno task envs NAME) is reported as ignored with the reason.
- * Run by `deno task test:pypi-frameworks` (CI runs it after deno task test:engines): about 9.5 minutes on 2 cores,
- * 6 of them tinygrad's row (it compiles new kernels for every shape).
+ * Run by `deno task test:pypi-frameworks` (CI runs it after deno task test:engines): 5 to 10 minutes on the shared
+ * 2 cores, 3 to 6 of them tinygrad's row (it compiles new kernels for every shape).
  */
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import {
