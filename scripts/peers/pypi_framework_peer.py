@@ -16,15 +16,12 @@ Logs go to stderr; stdout carries protocol lines only.
 """
 
 import json
-import math
 import statistics
 import sys
 import time
 
 import numpy as np
-
-SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
-
+from _protocol import num, serve, values
 
 class Refusal(Exception):
     def __init__(self, code, message):
@@ -32,17 +29,8 @@ class Refusal(Exception):
         self.code = code
 
 
-def num(v):
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
 def array(t):
-    data = [SPECIAL.get(v, v) if isinstance(v, str) else v for v in t["data"]]
-    return np.array(data, dtype=np.float64).reshape(t["shape"])
+    return np.array(values(t), dtype=np.float64).reshape(t["shape"])
 
 
 def encode(a, dtype_name):
@@ -512,22 +500,13 @@ def main():
         print(json.dumps({"engine": f"{NAMES[name]} {engine.version}", "shape": shape, "repeat": repeat,
                           "median_ms": {k: round(v, 3) for k, v in timings.items()}}))
         return
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if msg["type"] == "hello":
-            supports = {"layouts": ["channels-first", "channels-last"], **engine.supports}
-            reply = {"type": "hello", "protocol": "batchnorm-conformance", "version": "1.0",
-                     "name": f"{NAMES[name]} {engine.version} (subprocess)", "supports": supports}
-        elif msg["type"] == "case":
-            reply = {"type": "result", "id": msg["id"],
-                     "steps": [step(engine, msg["dtype"], msg["config"], s) for s in msg["steps"]]}
-        elif msg["type"] == "bye":
-            return
-        else:
-            print(f"unknown message type {msg['type']!r}", file=sys.stderr)
-            continue
-        sys.stdout.write(json.dumps(reply, allow_nan=False) + "\n")
-        sys.stdout.flush()
+
+    def hello():
+        supports = {"layouts": ["channels-first", "channels-last"], **engine.supports}
+        return {"type": "hello", "protocol": "batchnorm-conformance", "version": "1.0",
+                "name": f"{NAMES[name]} {engine.version} (subprocess)", "supports": supports}
+
+    serve(hello, lambda dtype, config, s: step(engine, dtype, config, s))
 
 
 if __name__ == "__main__":
