@@ -168,7 +168,8 @@ export const FINDINGS: readonly Finding[] = [
     case: "flax linen.BatchNorm dtype=float64 param_dtype=float64 6x3 rank 2 train x3 then eval",
     record: "expected",
     outputs: ["running_var"],
-    cause: "linen creates batch_stats as float32 ones (force_float32_reductions=True, flax/linen/normalization.py) and " +
+    cause:
+      "linen creates batch_stats as float32 ones (force_float32_reductions=True, flax/linen/normalization.py) and " +
       "the first update momentum * ra_var + (1 - momentum) * var multiplies the Python float by that float32 array in " +
       "float32 (JAX weak types): float32(0.99) − 0.99 ≈ 9.5e-9 enters the float64 running variance.",
   },
