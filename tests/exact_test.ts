@@ -179,6 +179,9 @@ const FAR_FROM_EXACT: Record<string, string> = {
   "onnxruntime edge opset 15 float32 64x2 large-mean": "onnxruntime's float64 y is 1.6e6 ULP of the peak from exact",
   "pytorch edge BatchNorm1d float32 4x2x3 constant channel eps=1e-5":
     "exact y is beta on the constant channel; PyTorch's float64 y carries 128 ULP of rounding noise",
+  // Format 1.3 (docs/findings.md, F-22): linen float64's first running-variance update is in float32.
+  "flax linen.BatchNorm dtype=float64 param_dtype=float64 6x3 rank 2 train x3 then eval":
+    "the first running-variance update is in float32: 8.6e7 float64 ULP",
 };
 
 const files = await loadAllFixtures();
@@ -193,6 +196,9 @@ Deno.test("exact: every step of every fixture lies near the framework's float64 
       for (const [i, req] of caseRequests(c).entries()) {
         const step = c.steps[i];
         const twin = c.dtype === "float64" ? step.expected : step.expectedFloat64;
+        // Format 1.3's cases (a `dtypes` field, or center/scale given) have no float64 twin: tests/verdict_test.ts
+        // checks their records against exact values at the policy's scale, each in its group's dtype (witness bounds).
+        if (c.dtypes || c.convention.center !== undefined || c.convention.scale !== undefined) continue;
         const unit: DType = twin ? "float64" : c.dtype;
         const [ex] = exactStepIn(req, [unit]);
         steps++;
