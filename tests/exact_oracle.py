@@ -101,8 +101,9 @@ def evaluate(req):
     for ch in range(C):
         idx = [(o * C + ch) * inner + i for o in range(outer) for i in range(inner)]
         xs = [xs_all[k] for k in idx]
-        g = num(st["gamma"][ch]) if c["affine"] else mpf(1)
-        b = num(st["beta"][ch]) if c["affine"] else mpf(0)
+        # Format 1.3: scale (gamma) and center (beta) apart, each defaulting to affine.
+        g = num(st["gamma"][ch]) if c.get("scale", c["affine"]) else mpf(1)
+        b = num(st["beta"][ch]) if c.get("center", c["affine"]) else mpf(0)
         rm = num(st["running_mean"][ch]) if st.get("running_mean") else mpf(0)
         rv = num(st["running_var"][ch]) if st.get("running_var") else mpf(1)
         if use_batch:
@@ -155,8 +156,9 @@ def evaluate(req):
                 dgamma = P * s
             else:
                 dgamma = sum((dys[j] * devs[j] * s for j in range(len(idx))), mpf(0))
-            if c["affine"]:
+            if c.get("scale", c["affine"]):
                 put("dgamma", ch, dgamma)
+            if c.get("center", c["affine"]):
                 put("dbeta", ch, dbeta)
             for j, k in enumerate(idx):
                 if not use_batch:

@@ -184,6 +184,9 @@ const FAR_FROM_EXACT: Record<string, string> = {
   "pytorch2 BatchNorm3d float64 2x2x3x2x3 train x3 then eval momentum=0.1":
     "PyTorch 2.15's float64 dgamma at step 0 is 36 ULP of the peak from exact in channel 1 (1.13: 31; channel 0 " +
     "went from 14.6 to 0.5): a new summation order, not better or worse overall (docs/findings.md)",
+  // Format 1.3 (docs/findings.md, F-22): linen float64's first running-variance update is in float32.
+  "flax linen.BatchNorm dtype=float64 param_dtype=float64 6x3 rank 2 train x3 then eval":
+    "the first running-variance update is in float32: 8.6e7 float64 ULP",
 };
 
 const files = await loadAllFixtures();
@@ -200,6 +203,9 @@ Deno.test("exact: every step of every fixture lies near the framework's float64 
       for (const [i, req] of caseRequests(c).entries()) {
         const step = c.steps[i];
         const twin = c.dtype === "float64" ? step.expected : step.expectedFloat64;
+        // Format 1.3's cases (a `dtypes` field, or center/scale given) have no float64 twin: tests/verdict_test.ts
+        // checks their records against exact values at the policy's scale, each in its group's dtype (witness bounds).
+        if (c.dtypes || c.convention.center !== undefined || c.convention.scale !== undefined) continue;
         const unit: DType = twin ? "float64" : c.dtype;
         const [ex] = exactStepIn(req, [unit]);
         steps++;

@@ -5,17 +5,11 @@
  * double-double, agrees with it on every non-finite value and closely elsewhere.
  */
 import { assert } from "@std/assert";
-import {
-  batchNormBackward,
-  batchNormInference,
-  batchNormTrain,
-  type ConventionInput,
-  type DType,
-  tensor,
-} from "../mod.ts";
+import { batchNormBackward, batchNormInference, batchNormTrain, type DType, tensor } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
 import { setWasmEnabled, wasmAvailable } from "../src/reference/_wasm.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
+import { FAST_PATH_CONVENTIONS } from "./_fast_path_conventions.ts";
 
 function stream(seed: number): () => number {
   const u = uniformStream(seed);
@@ -39,17 +33,7 @@ const close64 = (a: ArrayLike<number> | null | undefined, b: ArrayLike<number> |
     return Math.abs(v - w) <= 1e-9 * Math.max(1, Math.abs(w));
   }));
 
-const CONVENTIONS: ConventionInput[] = [
-  "pytorch",
-  "onnx",
-  { base: "keras", axis: 1 },
-  { base: "tensorflow", axis: 1 },
-  { epsilonPlacement: "outside", epsilon: 1e-3 },
-  { momentum: null, momentumKind: "cumulative", trackRunningStats: true },
-  { affine: false },
-  { trackRunningStats: false },
-  { epsilon: 0, zeroVarianceInvStd: "zero" },
-];
+const CONVENTIONS = FAST_PATH_CONVENTIONS;
 
 Deno.test("the optimised reference is bit-identical to the plain path (float32: WebAssembly SIMD and fallback)", async (t) => {
   assert(wasmAvailable(), "WebAssembly SIMD is available in Deno: the kernels must be tested");

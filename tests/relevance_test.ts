@@ -17,6 +17,7 @@ import {
   referenceAdapter,
   relevantFields,
   type StepOutputs,
+  tensorDType,
   unsupportedReason,
 } from "../mod.ts";
 import { CONVENTION_VALUES } from "../src/reference/convention.ts";
@@ -60,10 +61,11 @@ function difference(c: FixtureCase, a: StepOutputs[], b: StepOutputs[]): string 
       const p = x.outputs?.[name], q = y.outputs?.[name];
       if (!p || !q) return `step ${i}: ${name} present in one only`;
       // 1 ULP at the judge's error scale (format 1.2's exact_scale, the magnitude of the terms), else at the peak.
-      const step = c.steps[i], scale = step.exactScale?.[name];
+      // Format 1.3: in the output's own group's dtype.
+      const step = c.steps[i], scale = step.exactScale?.[name], dtype = tensorDType(c, name);
       const cmp = scale
-        ? compareExact(p.data, q.data, (k) => scale[channelIndex(c, step, name)(k)], c.dtype, 1)
-        : compareTensor(p.data, q.data, c.dtype, 1);
+        ? compareExact(p.data, q.data, (k) => scale[channelIndex(c, step, name)(k)], dtype, 1)
+        : compareTensor(p.data, q.data, dtype, 1);
       if (!cmp.pass) return `step ${i}: ${name}[${cmp.worstIndex}] ${cmp.actual} vs ${cmp.expected}`;
     }
   }

@@ -8,28 +8,19 @@
  * No permission is asked for: the helper is a module from a blob URL.
  */
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { batchNormBackward, batchNormInference, batchNormTrain, type ConventionInput, KernelArena } from "../mod.ts";
+import { batchNormBackward, batchNormInference, batchNormTrain, KernelArena } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
 import { setThreadMinimum, stageF32, threadedF32, threadedRun } from "../src/reference/_wasm.ts";
 import { Kind, setStaticSplit } from "../src/reference/_threads.ts";
 import { backwardRun, BLOCK, deviationRun, sumRun } from "../src/reference/_lanes.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
+import { FAST_PATH_CONVENTIONS } from "./_fast_path_conventions.ts";
 
 const same = (a: ArrayLike<number> | null | undefined, b: ArrayLike<number> | null | undefined) =>
   a === b ||
   (!!a && !!b && a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i])));
 
-const CONVENTIONS: ConventionInput[] = [
-  "pytorch",
-  "onnx",
-  { base: "keras", axis: 1 },
-  { base: "tensorflow", axis: 1 },
-  { epsilonPlacement: "outside", epsilon: 1e-3 },
-  { momentum: null, momentumKind: "cumulative", trackRunningStats: true },
-  { affine: false },
-  { trackRunningStats: false },
-  { epsilon: 0, zeroVarianceInvStd: "zero" },
-];
+const CONVENTIONS = FAST_PATH_CONVENTIONS;
 
 Deno.test("two threads give the plain path's bits on every configuration (float32, non-finite inputs included)", async (t) => {
   const previous = setThreadMinimum(0), previousSplit = setStaticSplit(true);

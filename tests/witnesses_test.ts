@@ -117,3 +117,35 @@ live("Flax's defaults, read live: use_fast_variance=True, momentum 0.99, epsilon
   assertEquals(r.code, 0, r.out);
   assertEquals(r.stdout.trim().split("\n").at(-1), "True 0.99 1e-05 True 0.99 1e-05");
 });
+
+live(
+  "the dtypes the mixed-precision fixtures rest on, read live: Keras 3 computes float64 in float32 on JAX, nnx keeps " +
+    "float32 running statistics, Keras 3 half-precision variables stay half, tf-keras raises them to float32",
+  async () => {
+    const jax = await python([
+      "-c",
+      [
+        "import jax, jax.numpy as jnp, keras",
+        "from flax import nnx",
+        "jax.config.update('jax_enable_x64', True)",
+        "bn = nnx.BatchNorm(2, dtype=jnp.float64, param_dtype=jnp.float64, rngs=nnx.Rngs(0))",
+        "k16 = keras.layers.BatchNormalization(dtype='float16'); k16.build((4, 2))",
+        "print(keras.backend.result_type('float64', 'float32'), bn.mean[...].dtype, bn.scale[...].dtype,",
+        "      k16.gamma.dtype, k16.moving_variance.dtype)",
+      ].join("\n"),
+    ], { KERAS_BACKEND: "jax", JAX_PLATFORMS: "cpu" });
+    assertEquals(jax.code, 0, jax.out);
+    assertEquals(jax.stdout.trim().split("\n").at(-1), "float32 float32 float64 float16 float16");
+    const tf = await python([
+      "-c",
+      [
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'",
+        "import keras, tf_keras",
+        "l = tf_keras.layers.BatchNormalization(dtype='float16'); l.build((2, 4, 5, 3))",
+        "print(keras.backend.result_type('float64', 'float32'), l.gamma.dtype.name, l.moving_mean.dtype.name, l.fused)",
+      ].join("\n"),
+    ], { KERAS_BACKEND: "tensorflow", CUDA_VISIBLE_DEVICES: "" });
+    assertEquals(tf.code, 0, tf.out);
+    assertEquals(tf.stdout.trim().split("\n").at(-1), "float64 float32 float32 True");
+  },
+);

@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
-# Installs one pinned Python environment: envs/NAME.txt (wheels pinned with SHA-256) into .envs/NAME/.
+# Installs pinned Python environments: envs/NAME.txt (wheels pinned with SHA-256) into .envs/NAME/.
 # Usage: bash scripts/cli/setup_env.sh NAME...   (deno task envs NAME...; no NAME: every envs/*.txt)
-# The first line of envs/NAME.txt that starts with "# import:" lists the modules that must import afterwards.
+#        bash scripts/cli/setup_env.sh --into DIR FILE   (one requirements file into DIR; deno task venv uses it)
+# The first line of a requirements file that starts with "# import:" lists the modules that must import afterwards.
 # Every wheel is installed without dependency resolution (--no-deps --require-hashes --only-binary=:all:), so the
-# environment is exactly the file. Idempotent: .envs/NAME/requirements.sha256 records the file it was built from.
-# Built in .envs/NAME.tmp/ and renamed, so an interrupted install leaves no half-built environment behind.
+# environment is exactly the file. Idempotent: DIR/requirements.sha256 records the file it was built from.
+# Built in DIR.tmp/ and renamed, so an interrupted install leaves no half-built environment behind.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-names=("$@")
-if [ ${#names[@]} -eq 0 ]; then
-  for f in envs/*.txt; do names+=("$(basename "$f" .txt)"); done
-fi
-
+# The wheels are for CPython 3.11: take python3.11, or a python3 that is 3.11.
 PY=""
 for candidate in "${PYTHON:-}" python3.11 python3; do
   [ -n "$candidate" ] || continue
@@ -22,32 +19,47 @@ for candidate in "${PYTHON:-}" python3.11 python3; do
     break
   fi
 done
-[ -n "$PY" ] || { echo "setup_env: no CPython 3.11 found (python3.11 or python3); envs/*.txt pin cp311 wheels" >&2; exit 1; }
+[ -n "$PY" ] || { echo "setup_env: no CPython 3.11 found (python3.11 or python3); the pinned files take cp311 wheels" >&2; exit 1; }
 
-for name in "${names[@]}"; do
-  file="envs/$name.txt"
-  [ -f "$file" ] || { echo "setup_env: no $file (environments: $(ls envs/*.txt | xargs -n1 basename | sed 's/\.txt$//' | tr '\n' ' '))" >&2; exit 1; }
-  dir=".envs/$name"
+# install FILE DIR: the environment of FILE in DIR, unless DIR was built from this very FILE.
+install() {
+  local file=$1 dir=$2 want imports start
   want=$(sha256sum "$file" | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/requirements.sha256" 2>/dev/null)" = "$want" ]; then
     echo "$dir/ is up to date with $file"
-    continue
+    return
   fi
   imports=$(sed -n 's/^# import:[[:space:]]*//p' "$file" | head -n1)
-  mkdir -p .envs
+  mkdir -p "$(dirname "$dir")"
   rm -rf "$dir.tmp"
-  trap 'rm -rf "$dir.tmp"' EXIT
+  trap 'rm -rf "'"$dir"'.tmp"' EXIT
   start=$(date +%s)
   "$PY" -m venv "$dir.tmp"
   "$dir.tmp/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
     --only-binary=:all: -r "$file"
   if [ -n "$imports" ]; then
     "$dir.tmp/bin/python" -c "import $(echo "$imports" | tr ' ' ',')" ||
-      { echo "setup_env: $name: the installed packages do not import ($imports)" >&2; exit 1; }
+      { echo "setup_env: $file: the installed packages do not import ($imports)" >&2; exit 1; }
   fi
   echo "$want" >"$dir.tmp/requirements.sha256"
   rm -rf "$dir"
   mv "$dir.tmp" "$dir"
   trap - EXIT
-  echo "installed $dir/ ($(du -sh "$dir" | cut -f1)) from $file in $(($(date +%s) - start)) s"
+  echo "installed $dir/ ($(du -sh "$dir" | cut -f1)) from $file in $(($(date +%s) - start)) s with $("$PY" --version)"
+}
+
+if [ "${1:-}" = "--into" ]; then
+  [ $# -eq 3 ] && [ -f "$3" ] || { echo "usage: setup_env.sh --into DIR FILE (FILE: a pinned requirements file)" >&2; exit 2; }
+  install "$3" "$2"
+  exit 0
+fi
+
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  for f in envs/*.txt; do names+=("$(basename "$f" .txt)"); done
+fi
+for name in "${names[@]}"; do
+  [ -f "envs/$name.txt" ] ||
+    { echo "setup_env: no envs/$name.txt (environments: $(ls envs/*.txt | xargs -n1 basename | sed 's/\.txt$//' | tr '\n' ' '))" >&2; exit 1; }
+  install "envs/$name.txt" ".envs/$name"
 done

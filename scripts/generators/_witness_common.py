@@ -15,6 +15,8 @@ import zlib
 
 import numpy as np
 
+from _fixture_json import dump
+
 SEED = 20261122
 
 
@@ -110,3 +112,14 @@ def formula_twin(x, dy, state, mode, eps, axis, momentum_old, keys):
             out["running_mean"] = m * np.asarray(state["running_mean"], np.float64) + (1 - m) * out["batch_mean"]
             out["running_var"] = m * np.asarray(state["running_var"], np.float64) + (1 - m) * out["batch_var"]
     return {k: tensor("float64", out[k]) for k in keys}
+
+
+def document_1_3(provenance, cases):
+    """A fixture file of format 1.3 (a dtype per tensor group, center/scale): _fixture_json.document's layout."""
+    return dump({"format": "batchnorm-conformance-fixture", "format_version": "1.3", "provenance": provenance,
+                 "cases": cases}) + "\n"
+
+
+def dtypes_of(data, params, running, saved, compute=None):
+    """The case field `dtypes` (format 1.3)."""
+    return {"data": data, "params": params, "running": running, "saved": saved, **({"compute": compute} if compute else {})}

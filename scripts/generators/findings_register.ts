@@ -227,6 +227,66 @@ export const CAUSES: readonly Cause[] = [
   },
   {
     id: "F-20",
+    title: "Keras 3 computes a float64 layer in float32 on JAX",
+    framework: /^Keras 3 \(jax backend\)$/,
+    cases: /dtype=float64 .*computed in float32/,
+    cause: "BatchNormalization.call casts x, the variables and the statistics to backend.result_type(x.dtype, " +
+      "'float32') (batch_normalization.py:345-348), and result_type maps float64 to float32 on every backend but " +
+      "TensorFlow (BIT64_TO_BIT32_DTYPE, dtypes.py:240), even with jax x64 enabled: y, dx, the gradients and the " +
+      "moving averages of a float64 layer come back as float64 tensors of float32 accuracy, about 1e7–1e8 float64 " +
+      "ULP from exact. On TensorFlow the same layer computes in float64 and stays within the policy",
+    source: "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/common/dtypes.py#L240 ; " +
+      "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/layers/normalization/batch_normalization.py#L345-L348",
+  },
+  {
+    id: "F-21",
+    title: "keras.ops.moments clips float16 statistics to ±65504",
+    framework: /^Keras 3/,
+    cases: /ops\.moments float16 .*clipped to 65504/,
+    cause: "on float16 or bfloat16 data keras.ops.moments computes in float32, then clips the mean and variance to " +
+      "float16's finite range before casting back (jax/nn.py:1061-1066, tensorflow/nn.py:1508-1509): a variance " +
+      "beyond 65504 (+Infinity when rounded to float16) comes back as 65504, and y normalized with it is hundreds of " +
+      "float16 ULP off. The BatchNormalization layer does not reach the clip (it casts x to float32 first)",
+    source: "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/jax/nn.py#L1061-L1066 ; " +
+      "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/tensorflow/nn.py#L1508-L1509",
+  },
+  {
+    id: "F-22",
+    title: "Flax linen float64: the first running-variance update is in float32",
+    framework: /^Flax$/,
+    cases: /flax linen\.BatchNorm dtype=float64/,
+    outputs: ["running_mean", "running_var"],
+    cause: "linen creates batch_stats as float32 zeros and ones (force_float32_reductions=True, normalization.py:" +
+      "358-375); the update momentum * ra_var.value + (1 - momentum) * var (normalization.py:404) multiplies a Python " +
+      "float by that float32 array in float32 (JAX's weak types), so the first step adds float32(0.99) − 0.99 ≈ 9.5e-9 " +
+      "to the running variance (~1.8e6 × the float64 budget); from then on the statistics are float64",
+    source: "https://github.com/google/flax/blob/v0.12.8/flax/linen/normalization.py#L358-L404",
+  },
+  {
+    id: "F-23",
+    title: "flax.nnx.BatchNorm keeps float32 running statistics in a float64 module",
+    framework: /^Flax$/,
+    cases: /flax nnx\.BatchNorm dtype=float64/,
+    outputs: ["running_mean", "running_var"],
+    cause: "nnx.BatchNorm creates its running statistics as nnx.BatchStat(jnp.zeros(feature_shape, jnp.float32)) " +
+      "whatever dtype and param_dtype say (nnx/nn/normalization.py:312-313): a float64 module's running mean and " +
+      "variance are float32 values, ~1e7 float64 ULP from exact (within the float32 budget their dtype gets)",
+    source: "https://github.com/google/flax/blob/v0.12.8/flax/nnx/nn/normalization.py#L312-L313",
+  },
+  {
+    id: "F-24",
+    title: "flax.nnx.BatchNorm in half precision reduces dgamma and dbeta in float16",
+    framework: /^Flax$/,
+    cases: /flax nnx\.BatchNorm dtype=b?float16/,
+    outputs: ["dgamma", "dbeta"],
+    cause: "nnx.BatchNorm.__call__ casts x, the running statistics, scale and bias to the module's dtype " +
+      "(self.promote_dtype(..., dtype=self.dtype), nnx/nn/normalization.py:385-387), so with dtype float16 or " +
+      "bfloat16 the gradients of the float32 scale and bias are summed in that dtype: float32 tensors of half-" +
+      "precision accuracy. linen keeps them float32 (force_float32_reductions=True, linen/normalization.py:212)",
+    source: "https://github.com/google/flax/blob/v0.12.8/flax/nnx/nn/normalization.py#L385-L387",
+  },
+  {
+    id: "F-25",
     title: "SyncBatchNorm's combination of device statistics loses digits at large |mean|/std",
     framework: /^PyTorch$/,
     cases: /SyncBatchNorm arithmetic .* large mean/,

@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 from flax import linen, nnx  # noqa: E402
 
 from _fixture_json import document, emit, finish  # noqa: E402
-from _witness_common import SEED, Channels, as_f32, formula_twin, fround, rng_of, seed_of, tensor  # noqa: E402
+from _witness_common import (  # noqa: E402
+    SEED, Channels, as_f32, document_1_3, dtypes_of, formula_twin, fround, rng_of, seed_of, tensor)
 
 GENERATOR = "scripts/generators/gen_flax.py"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "flax")
@@ -274,6 +275,178 @@ def sync_cases():
     ]
 
 
+# ---------------------------------------------------------------- format 1.3: mixed precision, use_bias/use_scale
+
+
+class VariantRunner:
+    """linen.BatchNorm or nnx.BatchNorm with a data dtype (`dtype`), a parameter dtype and use_bias/use_scale."""
+
+    def __init__(self, api, shape, momentum, epsilon, dtype, param_dtype, use_bias, use_scale, gamma, beta, fast):
+        self.api, self.use_bias, self.use_scale = api, use_bias, use_scale
+        kw = {"momentum": momentum, "epsilon": epsilon, "dtype": jnp.dtype(dtype), "param_dtype": jnp.dtype(param_dtype),
+              "use_bias": use_bias, "use_scale": use_scale, "use_fast_variance": fast}
+        if api == "linen":
+            self.mod = linen.BatchNorm(**kw)
+            v = self.mod.init(jax.random.PRNGKey(0), jnp.zeros(shape, jnp.dtype(dtype)), use_running_average=False)
+            self.params = {**({"scale": jnp.asarray(gamma)} if use_scale else {}),
+                           **({"bias": jnp.asarray(beta)} if use_bias else {})}
+            self.stats = v["batch_stats"]
+        else:
+            self.bn = nnx.BatchNorm(shape[-1], rngs=nnx.Rngs(0), **kw)
+            if use_scale:
+                self.bn.scale[...] = jnp.asarray(gamma)
+            if use_bias:
+                self.bn.bias[...] = jnp.asarray(beta)
+
+    def running(self):
+        if self.api == "linen":
+            return np.asarray(self.stats["mean"]), np.asarray(self.stats["var"])
+        return np.asarray(self.bn.mean[...]), np.asarray(self.bn.var[...])
+
+    def step(self, x, dy, training):
+        """y, dx and the gradients of sum(y * dy) by parameter name (scale, bias: those the module has)."""
+        if self.api == "linen":
+            def f(xx, p):
+                v = {"params": p, "batch_stats": self.stats}
+                if training:
+                    y, upd = self.mod.apply(v, xx, use_running_average=False, mutable=["batch_stats"])
+                    return y, upd["batch_stats"]
+                return self.mod.apply(v, xx, use_running_average=True), self.stats
+
+            y, vjp_fn, new_stats = jax.vjp(f, jnp.asarray(x), self.params, has_aux=True)
+            dx, dp = vjp_fn(jnp.asarray(dy))
+            self.stats = new_stats
+            return np.asarray(y), np.asarray(dx), {k: np.asarray(v) for k, v in dp.items()}
+
+        def loss(m, xx):
+            y = m(xx, use_running_average=not training)
+            return jnp.sum(y * jnp.asarray(dy)), y
+
+        (gm, dx), y = nnx.grad(loss, argnums=(0, 1), has_aux=True)(self.bn, jnp.asarray(x))
+        grads = {}
+        if self.use_scale:
+            grads["scale"] = np.asarray(gm.scale[...])
+        if self.use_bias:
+            grads["bias"] = np.asarray(gm.bias[...])
+        return np.asarray(y), np.asarray(dx), grads
+
+
+def np_dtype(dt):
+    import ml_dtypes
+
+    return {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}[dt]
+
+
+def as_dt(values, shape, dt):
+    return np.asarray(values, np.float64).astype(np_dtype(dt)).reshape(shape)
+
+
+def variant_case(name, description, features, api, shape, steps, dtype="float32", param_dtype="float32",
+                 use_bias=True, use_scale=True, explicit=False, momentum=0.99, epsilon=1e-5, dtypes=None, x64=False,
+                 running_dtype=None, fast=True):
+    """A Flax module with a data dtype other than float32 or with use_bias/use_scale switched apart. x64: under
+    jax.enable_x64 (float64 modules; without it JAX has no float64 arrays)."""
+    if x64:
+        with jax.enable_x64(True):
+            return variant_case(name, description, features, api, shape, steps, dtype, param_dtype, use_bias,
+                                use_scale, explicit, momentum, epsilon, dtypes, running_dtype=running_dtype, fast=fast)
+    rng = rng_of(name)
+    C = shape[-1]
+    gamma = as_dt([rng.uniform(0.5, 1.5) for _ in range(C)], [C], param_dtype)
+    beta = as_dt([rng.gauss(0, 0.5) for _ in range(C)], [C], param_dtype)
+    runner = VariantRunner(api, shape, momentum, epsilon, dtype, param_dtype, use_bias, use_scale, gamma, beta, fast)
+    rm, rv = runner.running()
+    # running_dtype: what the updates store, where it differs from the initial variables' (linen float64: float32
+    # zeros and ones, float64 after the first update; those initial values are float64 values too).
+    rdt = running_dtype or str(rm.dtype)
+    initial = {**({"gamma": tensor(param_dtype, gamma)} if use_scale else {}),
+               **({"beta": tensor(param_dtype, beta)} if use_bias else {}),
+               "running_mean": tensor(rdt, rm), "running_var": tensor(rdt, rv)}
+    ch = Channels(rng, shape, -1)
+    out_steps = []
+    for mode in steps:
+        x = as_dt(ch.x(), shape, dtype)
+        dy = as_dt(ch.dy(), shape, dtype)
+        y, dx, g = runner.step(x, dy, mode == "train")
+        assert str(y.dtype) == dtype and str(dx.dtype) == dtype, (y.dtype, dx.dtype)
+        expected = {"y": tensor(dtype, y)}
+        if mode == "train":
+            rm, rv = runner.running()
+            assert str(rm.dtype) == rdt, (rm.dtype, rdt)
+            expected["running_mean"], expected["running_var"] = tensor(rdt, rm), tensor(rdt, rv)
+        expected["dx"] = tensor(dtype, dx)
+        if use_scale:
+            expected["dgamma"] = tensor(param_dtype, g["scale"])
+        if use_bias:
+            expected["dbeta"] = tensor(param_dtype, g["bias"])
+        out_steps.append({"mode": mode, "inputs": {"x": tensor(dtype, x), "dy": tensor(dtype, dy)}, "expected": expected})
+    uniform = dtype == param_dtype == rdt
+    return {
+        "name": name,
+        "description": description,
+        "features": features + ["backward"] + ([] if use_bias and use_scale else ["no-affine"]),
+        "api": "flax.linen.BatchNorm" if api == "linen" else "flax.nnx.BatchNorm",
+        "seed": seed_of(name),
+        "dtype": dtype,
+        **({"dtypes": dtypes or dtypes_of(dtype, param_dtype, rdt, "float32" if dtype != "float64" else "float64",
+                                           "float32" if dtype != "float64" else "float64")}
+           if not uniform or dtypes else {}),
+        "config": {
+            "axis": -1, "epsilon": epsilon if dtype == "float64" else fround(epsilon), "epsilon_floor": 0.0,
+            "epsilon_placement": "inside", "momentum": momentum, "momentum_kind": "old", "running_variance": "biased",
+            "affine": use_bias and use_scale,
+            **({"center": use_bias, "scale": use_scale} if explicit or not (use_bias and use_scale) else {}),
+            "track_running_stats": True, "single_value_training": "allow", "zero_variance_invstd": "ieee",
+            "empty_batch": "nan",
+        },
+        "initial_state": initial,
+        "steps": out_steps,
+        "framework_call": {"module": api, "momentum": momentum, "epsilon": epsilon, "dtype": dtype,
+                           "param_dtype": param_dtype, "use_bias": use_bias, "use_scale": use_scale,
+                           "use_fast_variance": fast, **({"jax_enable_x64": True} if x64 else {})},
+    }
+
+
+def mixed_cases():
+    out = []
+    for api in ["linen", "nnx"]:
+        for dt in ["float16", "bfloat16"]:
+            out.append(variant_case(
+                f"flax {api}.BatchNorm dtype={dt} 2x4x5x3 NHWC train x3 then eval",
+                f"dtype={dt} (the data and y), param_dtype float32 (the default): scale and bias float32, the batch "
+                "statistics computed in at least float32 (_compute_stats promotes to float32), running statistics "
+                f"float32, y rounded to {dt}.",
+                ["training", "inference", "multi-step"], api, [2, 4, 5, 3], SEQ, dtype=dt))
+        out.append(variant_case(
+            f"flax {api}.BatchNorm dtype=float64 param_dtype=float64 6x3 rank 2 train x3 then eval"
+            + (" (running statistics float32)" if api == "nnx" else ""),
+            "A float64 module (jax x64 enabled). "
+            + ("nnx.BatchNorm creates its running statistics as float32 whatever the dtypes "
+               "(flax/nnx/nn/normalization.py: nnx.BatchStat(jnp.zeros(feature_shape, jnp.float32))), so the running "
+               "mean and variance come back float32: a float64 module whose running statistics carry float32 accuracy."
+               if api == "nnx" else
+               "linen creates its batch_stats as float32 (force_float32_reductions=True, the default) but the first "
+               "update stores the float64 value: the running statistics are float64 from then on."),
+            ["training", "inference", "multi-step"], api, [6, 3], SEQ, dtype="float64", param_dtype="float64", x64=True,
+            dtypes=dtypes_of("float64", "float64", "float32", "float64", "float64") if api == "nnx" else None,
+            running_dtype="float64" if api == "linen" else None))
+    return out
+
+
+def center_scale_cases():
+    out = []
+    for api in ["linen", "nnx"]:
+        for use_bias, use_scale in [(True, True), (True, False), (False, True), (False, False)]:
+            out.append(variant_case(
+                f"flax {api}.BatchNorm float32 2x4x5x3 NHWC use_bias={use_bias} use_scale={use_scale} use_fast_variance=False",
+                f"use_bias={use_bias}, use_scale={use_scale}: the module has only the parameters it uses (config "
+                "center = use_bias, scale = use_scale). use_fast_variance=False (the two-pass variance), so that the "
+                "case shows the switches alone (the default's one-pass variance is in batch_norm.json).",
+                ["training", "inference", "multi-step"], api, [2, 4, 5, 3], ["train", "train", "eval"],
+                use_bias=use_bias, use_scale=use_scale, explicit=True, fast=False))
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     if SYNC:
@@ -327,6 +500,18 @@ def main():
     }
     emit(os.path.join(OUT, "batch_norm.json"), document(prov, cs))
     print(f"fixtures/flax/batch_norm.json: {len(cs)} cases")
+    notes_1_3 = [
+        "Format 1.3: `dtypes` gives each tensor group its dtype. expected: what Flax computed; running_mean and "
+        "running_var are the module's batch_stats (linen) or BatchStat variables (nnx) after the call. No "
+        "expected_float64: the exact values judge every output, each by its own group's dtype.",
+        "Half precision: the module's dtype is the data's (x, y, dx); param_dtype (default float32) the parameters'; "
+        "_compute_stats promotes to at least float32 (flax/linen/normalization.py, flax/nnx/nn/normalization.py), and "
+        "the running statistics are float32.",
+        "center/scale: use_bias and use_scale; config records them as center and scale (format 1.3).",
+    ]
+    for name, cases_1_3 in [("mixed_precision.json", mixed_cases()), ("center_scale.json", center_scale_cases())]:
+        emit(os.path.join(OUT, name), document_1_3({**prov, "notes": notes_1_3}, cases_1_3))
+        print(f"fixtures/flax/{name}: {len(cases_1_3)} cases (format 1.3)")
     finish()
 
 

@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from _fixture_json import document, emit, finish  # noqa: E402
-from _witness_common import SEED, Channels, as_f32, formula_twin, fround, rng_of, seed_of, tensor  # noqa: E402
+from _witness_common import (  # noqa: E402
+    SEED, Channels, as_f32, document_1_3, dtypes_of, formula_twin, fround, prod, rng_of, seed_of, tensor)
 
 GENERATOR = "scripts/generators/gen_keras.py"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "keras")
@@ -152,6 +153,213 @@ def cases():
     ]
 
 
+# ---------------------------------------------------------------- format 1.3: mixed precision, center/scale
+
+
+def grads_call(layer, x, dy, training):
+    """One call: y and the gradients of sum(y * dy) with respect to x and to whichever of gamma, beta the layer has."""
+    has = [k for k in ("gamma", "beta") if getattr(layer, k, None) is not None]
+    if BACKEND == "tensorflow":
+        xt = tf.constant(x)
+        with tf.GradientTape() as g:
+            g.watch(xt)
+            y = layer(xt, training=training)
+            loss = tf.reduce_sum(y * tf.constant(dy))
+        grads = g.gradient(loss, [xt] + [getattr(layer, k).value for k in has])
+        return y.numpy(), grads[0].numpy(), {k: grads[i + 1].numpy() for i, k in enumerate(has)}
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+    names = [v.name for v in layer.trainable_variables]
+
+    def f(xx, tv):
+        return layer.stateless_call(tv, non_trainable, xx, training=training)
+
+    y, vjp_fn, new_nt = jax.vjp(f, jax.numpy.asarray(x), trainable, has_aux=True)
+    dx, dtv = vjp_fn(jax.numpy.asarray(dy))
+    for v, value in zip(layer.non_trainable_variables, new_nt):
+        v.assign(value)
+    grads = dict(zip(names, dtv))
+    return np.asarray(y), np.asarray(dx), {k: np.asarray(grads[k]) for k in has}
+
+
+def np_dtype(dt):
+    import ml_dtypes
+
+    return {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}[dt]
+
+
+def as_dt(values, shape, dt):
+    return np.asarray(values, np.float64).astype(np_dtype(dt)).reshape(shape)
+
+
+def variant_case(name, description, features, shape, axis, steps, dtype="float32", center=True, scale=True,
+                 explicit=False, momentum=0.99, epsilon=1e-3, x_fn=None, dtypes=None, x64=False):
+    """A Keras 3 layer with a dtype or dtype policy other than float32, or with center/scale switched separately.
+    x64: run under jax.enable_x64 (a float64 layer on JAX; without it JAX has no float64 arrays at all)."""
+    if x64:
+        with jax.enable_x64(True):
+            return variant_case(name, description, features, shape, axis, steps, dtype, center, scale, explicit,
+                                momentum, epsilon, x_fn, dtypes)
+    rng = rng_of(name)
+    ax = axis % len(shape)
+    C = shape[ax]
+    layer = keras.layers.BatchNormalization(axis=axis, momentum=momentum, epsilon=epsilon, center=center, scale=scale,
+                                            dtype=dtype)
+    layer.build(tuple(shape))
+    dt = keras.backend.standardize_dtype(layer.compute_dtype)
+    pdt = keras.backend.standardize_dtype(layer.moving_mean.dtype)
+    initial = {}
+    if scale:
+        layer.gamma.assign(as_dt([rng.uniform(0.5, 1.5) for _ in range(C)], [C], pdt))
+        initial["gamma"] = tensor(pdt, np.asarray(layer.gamma.value))
+    if center:
+        layer.beta.assign(as_dt([rng.gauss(0, 0.5) for _ in range(C)], [C], pdt))
+        initial["beta"] = tensor(pdt, np.asarray(layer.beta.value))
+    initial["running_mean"] = tensor(pdt, np.asarray(layer.moving_mean.value))
+    initial["running_var"] = tensor(pdt, np.asarray(layer.moving_variance.value))
+    ch = Channels(rng, shape, axis)
+    out_steps = []
+    for mode in steps:
+        x = as_dt(ch.x(x_fn), shape, dt)
+        dy = as_dt(ch.dy(), shape, dt)
+        y, dx, g = grads_call(layer, x, dy, mode == "train")
+        assert keras.backend.standardize_dtype(y.dtype) == dt and keras.backend.standardize_dtype(dx.dtype) == dt
+        expected = {"y": tensor(dt, y)}
+        if mode == "train":
+            expected["running_mean"] = tensor(pdt, np.asarray(layer.moving_mean.value))
+            expected["running_var"] = tensor(pdt, np.asarray(layer.moving_variance.value))
+        expected["dx"] = tensor(dt, dx)
+        if scale:
+            expected["dgamma"] = tensor(pdt, g["gamma"])
+        if center:
+            expected["dbeta"] = tensor(pdt, g["beta"])
+        out_steps.append({"mode": mode, "inputs": {"x": tensor(dt, x), "dy": tensor(dt, dy)}, "expected": expected})
+    config = {
+        "axis": axis, "epsilon": epsilon if dt == "float64" else fround(epsilon), "epsilon_floor": 0.0,
+        "epsilon_placement": "inside", "momentum": momentum, "momentum_kind": "old", "running_variance": "biased",
+        "affine": center and scale, **({"center": center, "scale": scale} if explicit or not (center and scale) else {}),
+        "track_running_stats": True, "single_value_training": "allow", "zero_variance_invstd": "ieee",
+        "empty_batch": "nan",
+    }
+    return {
+        "name": name,
+        "description": description,
+        "features": features + ["backward"] + ([] if center and scale else ["no-affine"]),
+        "api": f"keras.layers.BatchNormalization ({BACKEND} backend)",
+        "seed": seed_of(name),
+        "dtype": dt,
+        **({"dtypes": dtypes} if dtypes else {}),
+        "config": config,
+        "initial_state": initial,
+        "steps": out_steps,
+        "framework_call": {"backend": BACKEND, "layer": {"axis": axis, "momentum": momentum, "epsilon": epsilon,
+                                                         "center": center, "scale": scale, "dtype": dtype},
+                           "variable_dtype": pdt, "compute_dtype": dt, **({"jax_enable_x64": True} if x64 else {})},
+    }
+
+
+def moments_f16_case(name, description, features, shape):
+    """keras.ops.moments + keras.ops.batch_normalization on float16 data: the functional path, where ops.moments
+    computes in float32 and clips the mean and variance to float16's finite range before casting them back."""
+    rng = rng_of(name)
+    C = shape[-1]
+    gamma = as_dt([rng.uniform(0.5, 1.5) for _ in range(C)], [C], "float16")
+    beta = as_dt([rng.gauss(0, 0.5) for _ in range(C)], [C], "float16")
+    x = as_dt([(150.0 if i % C == 0 else 1000.0) * rng.gauss(0, 1) for i in range(prod(shape))], shape, "float16")
+    red = list(range(len(shape) - 1))
+    xt = keras.ops.convert_to_tensor(x)
+    mean, var = keras.ops.moments(xt, red)
+    y = keras.ops.batch_normalization(xt, mean, var, axis=-1, offset=keras.ops.convert_to_tensor(beta),
+                                      scale=keras.ops.convert_to_tensor(gamma), epsilon=1e-3)
+    expected = {"y": tensor("float16", np.asarray(y)), "batch_mean": tensor("float16", np.asarray(mean)),
+                "batch_var": tensor("float16", np.asarray(var))}
+    return {
+        "name": name,
+        "description": description,
+        "features": features,
+        "api": f"keras.ops.moments + keras.ops.batch_normalization ({BACKEND} backend)",
+        "seed": seed_of(name),
+        "dtype": "float16",
+        "dtypes": dtypes_of("float16", "float16", "float16", "float16", "float32"),
+        "config": {
+            "axis": -1, "epsilon": float(np.float16(1e-3)), "epsilon_floor": 0.0, "epsilon_placement": "inside",
+            "momentum": 0.99, "momentum_kind": "old", "running_variance": "biased", "affine": True,
+            "track_running_stats": False, "single_value_training": "allow", "zero_variance_invstd": "ieee",
+            "empty_batch": "nan",
+        },
+        "initial_state": {"gamma": tensor("float16", gamma), "beta": tensor("float16", beta)},
+        "steps": [{"mode": "train", "inputs": {"x": tensor("float16", x)}, "expected": expected}],
+        "framework_call": {"backend": BACKEND, "axes": red, "epsilon": 1e-3,
+                           "moments": "computed in float32, then clipped to [-65504, 65504] and cast to float16 "
+                                      f"(keras/src/backend/{BACKEND}/nn.py moments)"},
+    }
+
+
+def mixed_cases():
+    b = BACKEND
+    half = dtypes_of
+    out = []
+    for dt in ["float16", "bfloat16"]:
+        out += [
+            variant_case(f"keras 3 {b} BatchNormalization dtype={dt} 2x4x5x3 NHWC train x3 then eval",
+                         f"A {dt} layer: its variables are {dt} (autocast=False), the call casts x, the variables and "
+                         f"the statistics to float32 (result_type(x, float32)), computes there, rounds y to {dt} and "
+                         f"assigns the float32 moving averages to the {dt} variables.",
+                         ["training", "inference", "multi-step"], [2, 4, 5, 3], -1, SEQ, dtype=dt,
+                         dtypes=half(dt, dt, dt, "float32", "float32")),
+            variant_case(f"keras 3 {b} BatchNormalization dtype={dt} 6x3 rank 2 momentum=0.5 train x2 then eval",
+                         "Rank 2 with momentum 0.5: each moving average is rounded to the variables' dtype.",
+                         ["training", "inference", "multi-step"], [6, 3], -1, ["train", "train", "eval"], dtype=dt,
+                         momentum=0.5, dtypes=half(dt, dt, dt, "float32", "float32")),
+        ]
+    out.append(variant_case(f"keras 3 {b} BatchNormalization mixed_float16 policy 2x4x5x3 NHWC train x3 then eval",
+                            "The mixed_float16 policy: float16 data and outputs, float32 variables, float32 compute.",
+                            ["training", "inference", "multi-step"], [2, 4, 5, 3], -1, SEQ, dtype="mixed_float16",
+                            dtypes=half("float16", "float32", "float32", "float32", "float32")))
+    out.append(variant_case(
+        f"keras 3 {b} BatchNormalization dtype=float16 8x2 channel 1 variance beyond 65504: moving variance +Infinity",
+        "x spread 150 (channel 0) and 1000 (channel 1), momentum 0: the batch variances are computed in float32, and the "
+        "layer assigns them to its float16 moving_variance, which holds 65504 at most: channel 1's (beyond it) becomes "
+        "+Infinity, as rounding the exact value to float16 gives. (The clip of keras.ops.moments to float16's range is "
+        "not reached from the layer: it casts x to float32 first.)",
+        ["training", "inference"], [8, 2], -1, ["train", "eval"], dtype="float16", momentum=0.0,
+        x_fn=lambda rng, count, channel_of: [(150.0 if channel_of(i) == 0 else 1000.0) * rng.gauss(0, 1)
+                                            for i in range(count)],
+        dtypes=half("float16", "float16", "float16", "float32", "float32")))
+    out.append(variant_case(
+        f"keras 3 {b} BatchNormalization dtype=float64 6x3 rank 2 train x3 then eval"
+        + (" (computed in float32)" if b != "tensorflow" else ""),
+        "A float64 layer with float64 data. "
+        + ("On JAX, keras.backend.result_type maps float64 to float32 (keras/src/backend/common/dtypes.py "
+           "BIT64_TO_BIT32_DTYPE, every backend but TensorFlow), so the call computes in float32 and widens y, dx, the "
+           "gradients and the moving averages back to float64: float64 tensors with float32 accuracy (jax x64 enabled). "
+           "A finding, judged by float64 budgets."
+           if b != "tensorflow" else
+           "On TensorFlow, result_type keeps float64: the call computes in float64."),
+        ["training", "inference", "multi-step"], [6, 3], -1, SEQ, dtype="float64",
+        dtypes=half("float64", "float64", "float64", "float64", "float32" if b != "tensorflow" else "float64"),
+        x64=b != "tensorflow"))
+    out.append(moments_f16_case(
+        f"keras 3 {b} ops.moments float16 8x2 channel 1 variance beyond 65504 clipped to 65504",
+        "keras.ops.moments on float16 data (x spread 150 and 1000) computes in float32 and clips the variance to "
+        "float16's largest finite value, 65504, before casting: channel 1's variance (beyond 65504, +Infinity once "
+        "rounded to float16) comes back as 65504, and keras.ops.batch_normalization then normalizes with it.",
+        ["training", "functional-api", "untracked-stats", "overflow"], [8, 2]))
+    return out
+
+
+def center_scale_cases():
+    out = []
+    for center, scale in [(True, True), (True, False), (False, True), (False, False)]:
+        out.append(variant_case(
+            f"keras 3 {BACKEND} BatchNormalization float32 2x4x5x3 NHWC center={center} scale={scale} train x2 then eval",
+            f"center={center} (beta {'added' if center else 'absent'}), scale={scale} (gamma "
+            f"{'applied' if scale else 'absent'}): the layer creates only the weights it uses.",
+            ["training", "inference", "multi-step"], [2, 4, 5, 3], -1, ["train", "train", "eval"], center=center,
+            scale=scale, explicit=True))
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     cs = cases()
@@ -181,6 +389,21 @@ def main():
     }
     emit(os.path.join(OUT, f"{BACKEND}_backend.json"), document(prov, cs))
     print(f"fixtures/keras/{BACKEND}_backend.json: {len(cs)} cases")
+    notes_1_3 = [
+        "Format 1.3: `dtypes` gives each tensor group its dtype. expected: what Keras computed; running_mean and "
+        "running_var are moving_mean and moving_variance after the call. No expected_float64: the exact values judge "
+        "every output, each by its own group's dtype.",
+        "keras/src/layers/normalization/batch_normalization.py (Keras 3.15.1) call(): compute_dtype = "
+        "backend.result_type(inputs.dtype, 'float32'), so float16 and bfloat16 inputs, the variables (created with "
+        "autocast=False, so in the layer's variable dtype) and the statistics are cast to float32; y is cast to the "
+        "layer's compute dtype; the float32 moving averages are assigned to the variables (rounded to their dtype).",
+        "Keras 3 keeps a float16/bfloat16 layer's variables in that dtype; the mixed_float16 policy keeps them in float32.",
+        "center/scale: center=False creates no beta, scale=False no gamma; config records them separately (format 1.3).",
+    ]
+    for name, cases_1_3 in [(f"mixed_precision_{BACKEND}.json", mixed_cases()),
+                            (f"center_scale_{BACKEND}.json", center_scale_cases())]:
+        emit(os.path.join(OUT, name), document_1_3({**prov, "notes": notes_1_3}, cases_1_3))
+        print(f"fixtures/keras/{name}: {len(cases_1_3)} cases (format 1.3)")
     finish()
 
 

@@ -41,6 +41,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
 from _fixture_json import document, emit, finish  # noqa: E402
+from _witness_common import document_1_3  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -49,7 +50,7 @@ tf.config.experimental.enable_op_determinism()
 SEED = 20261122
 GENERATOR = "scripts/generators/gen_tensorflow.py"
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures")
-NP = {"float32": np.float32, "float64": np.float64}
+NP = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "bfloat16": tf.bfloat16.as_numpy_dtype}
 ONEDNN = "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0): Eigen CPU kernels"
 
 
@@ -160,8 +161,10 @@ def twin(x, dy, state, mode, eps, factor, axis, affine=True, bessel=True, moment
 # ---------------------------------------------------------------- FusedBatchNormV3
 
 
-def fused_step(x, dy, state, mode, eps, factor, data_format):
-    """One tf.compat.v1.nn.fused_batch_norm call (float32) with its gradient; the raw op gives the reserve spaces."""
+def fused_step(x, dy, state, mode, eps, factor, data_format, dt="float32"):
+    """One tf.compat.v1.nn.fused_batch_norm call with its gradient; the raw op gives the reserve spaces.
+
+    dt: the data's dtype (x, dy, y, dx); scale, offset, the statistics and their gradients are float32 (attribute U)."""
     xt = tf.constant(x)
     scale, offset = tf.constant(state["gamma"]), tf.constant(state["beta"])
     mean, var = tf.constant(state["running_mean"]), tf.constant(state["running_var"])
@@ -171,7 +174,7 @@ def fused_step(x, dy, state, mode, eps, factor, data_format):
         y, rm, rv = tf.compat.v1.nn.fused_batch_norm(xt, scale, offset, mean, var, epsilon=eps, data_format=data_format,
                                                      is_training=training, exponential_avg_factor=factor if training else 1.0)
         loss = tf.reduce_sum(y * dy) if dy is not None else None
-    out = {"y": enc(y, "float32")}
+    out = {"y": enc(y, dt)}
     if training:
         raw = tf.raw_ops.FusedBatchNormV3(x=xt, scale=scale, offset=offset, mean=mean, variance=var, epsilon=eps,
                                           exponential_avg_factor=factor, data_format=data_format, is_training=True)
@@ -185,7 +188,7 @@ def fused_step(x, dy, state, mode, eps, factor, data_format):
         out["running_var"] = enc(rv, "float32")
     if dy is not None:
         dx, dscale, doffset = g.gradient(loss, [xt, scale, offset])
-        out["dx"], out["dgamma"], out["dbeta"] = enc(dx, "float32"), enc(dscale, "float32"), enc(doffset, "float32")
+        out["dx"], out["dgamma"], out["dbeta"] = enc(dx, dt), enc(dscale, "float32"), enc(doffset, "float32")
     return out
 
 
@@ -358,7 +361,7 @@ def edge_cases():
 
 
 def unsupported():
-    """What FusedBatchNormV3 refuses or cannot express in format 1.1, from live calls."""
+    """What FusedBatchNormV3 refuses, and the mixed precision format 1.1 cannot express, from live calls."""
     x = np.ones((2, 2, 2, 2), np.float32)
     p = np.ones(2, np.float32)
     out = []
@@ -380,7 +383,87 @@ def unsupported():
         tf.raw_ops.FusedBatchNormV3(x=tf.cast(x, t), scale=p, offset=p, mean=p, variance=p, epsilon=1e-3, is_training=True)
         out.append({"dtype": t, "call": f"FusedBatchNormV3 T={t} U=float32", "type": "accepted",
                     "message": "accepted: mixed precision (float32 scale, offset and statistics), which format 1.1's one "
-                    "dtype per case cannot express; not recorded here (issue 19: a dtype per tensor)"})
+                    "dtype per case cannot express; recorded in fixtures/tensorflow/mixed_precision.json (format 1.3)"})
+    return out
+
+
+# ---------------------------------------------------------------- FusedBatchNormV3 mixed precision (format 1.3)
+
+
+def fused_mixed_case(name, description, features, shape, axis, steps, dt, epsilon=1e-3, factor=None, momentum=0.99,
+                     x_fn=None):
+    """Calls of the fused op on float16 or bfloat16 data (T) with float32 scale, offset and statistics (U = float32),
+    the only combination the op takes for half-precision data. No expected_float64: the exact values judge them."""
+    seed = seed_of(name)
+    rng = random.Random(seed)
+    ax = axis % len(shape)
+    C = shape[ax]
+    eps = fround(epsilon)
+    f = fround(1 - momentum if factor is None else factor)
+    data_format = ("NCHW" if len(shape) == 4 else "NCDHW") if ax == 1 else ("NHWC" if len(shape) == 4 else "NDHWC")
+    state = {
+        "gamma": [rng.uniform(0.5, 1.5) for _ in range(C)],
+        "beta": [rng.gauss(0, 0.5) for _ in range(C)],
+        "running_mean": [0.0] * C,
+        "running_var": [1.0] * C,
+    }
+    state = {k: np.asarray(v, np.float64).astype(np.float32) for k, v in state.items()}
+    initial = {k: enc(state[k], "float32") for k in ["gamma", "beta", "running_mean", "running_var"]}
+    ch = Channels(rng, shape, axis)
+    out_steps = []
+    for mode in steps:
+        x = as_dtype(ch.x(x_fn), shape, dt)
+        dy = as_dtype(ch.dy(), shape, dt)
+        expected = fused_step(x, dy, state, mode, eps, f, data_format, dt)
+        out_steps.append({"mode": mode, "inputs": {"x": enc(x, dt), "dy": enc(dy, dt)}, "expected": expected})
+        if mode == "train":
+            state["running_mean"] = np.asarray(expected["running_mean"]["data"], np.float32)
+            state["running_var"] = np.asarray(expected["running_var"]["data"], np.float32)
+    return {
+        "name": name,
+        "description": description,
+        "features": features + ["backward"],
+        "api": "tf.compat.v1.nn.fused_batch_norm (FusedBatchNormV3)",
+        "seed": seed,
+        "dtype": dt,
+        "dtypes": {"data": dt, "params": "float32", "running": "float32", "saved": "float32", "compute": "float32"},
+        "config": fused_config(axis, eps, f),
+        "initial_state": initial,
+        "steps": out_steps,
+        "framework_call": {
+            "op": "FusedBatchNormV3",
+            "T": dt,
+            "U": "float32",
+            "epsilon_passed": epsilon,
+            "epsilon_attribute": eps,
+            "exponential_avg_factor_attribute": f,
+            "data_format": data_format,
+        },
+    }
+
+
+def fused_mixed_cases():
+    out = []
+    for dt in ["float16", "bfloat16"]:
+        out += [
+            fused_mixed_case(f"tensorflow fused {dt} data float32 state 2x4x5x3 NHWC Keras 2 defaults train x3 then eval",
+                             f"FusedBatchNormV3 with T = {dt} (x, y, dx) and U = float32 (scale, offset, running and "
+                             "saved statistics, their gradients), as Keras 2 calls it: exponential_avg_factor = 1 - 0.99, "
+                             "epsilon 1e-3. The CPU kernel computes in float32 and rounds y and dx to the data's dtype.",
+                             ["training", "inference", "multi-step"], [2, 4, 5, 3], -1, SEQ, dt),
+            fused_mixed_case(f"tensorflow fused {dt} data float32 state 2x3x4x5 NCHW exponential_avg_factor=0.5",
+                             "data_format NCHW, exponential_avg_factor 0.5: the running statistics (float32) move half way "
+                             "to the batch's at each call.",
+                             ["training", "inference", "multi-step"], [2, 3, 4, 5], 1, ["train", "train", "eval"], dt,
+                             factor=0.5),
+        ]
+    out.append(fused_mixed_case(
+        "tensorflow fused float16 data float32 state 8x1x1x2 variance 9e4 beyond float16's range",
+        "x around 1000 with spread 300: the batch variance (about 9e4) exceeds float16's largest value (65504), yet the "
+        "float32 statistics hold it, and y and dx are ordinary float16 values: why the op takes float16 data only with "
+        "float32 statistics.",
+        ["training", "inference"], [8, 1, 1, 2], -1, ["train", "eval"], "float16", factor=1.0,
+        x_fn=lambda rng, count, channel_of: [1000.0 + 300.0 * rng.gauss(0, 1) for _ in range(count)]))
     return out
 
 
@@ -560,6 +643,115 @@ def keras2_cases():
     ]
 
 
+def keras2_variant_case(name, description, features, shape, steps, dtype=None, policy=None, center=True, scale=True,
+                        momentum=0.99, epsilon=1e-3, explicit=False):
+    """tf_keras.layers.BatchNormalization with a half-precision dtype or policy (format 1.3 `dtypes`: the variables are
+    float32, the data float16), or with center/scale switched separately. No expected_float64: exact values judge."""
+    seed = seed_of(name)
+    rng = random.Random(seed)
+    C = shape[-1]
+    kw = {"dtype": tf_keras.mixed_precision.Policy(policy)} if policy else {"dtype": dtype}
+    layer = tf_keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, center=center, scale=scale, **kw)
+    layer.build(shape)
+    dt = layer.compute_dtype
+    pdt = layer.moving_mean.dtype.name
+    fused = bool(layer.fused)
+    params = ([layer.gamma] if scale else []) + ([layer.beta] if center else [])
+    initial = {}
+    if scale:
+        layer.gamma.assign(as_dtype([rng.uniform(0.5, 1.5) for _ in range(C)], [C], pdt))
+        initial["gamma"] = enc(layer.gamma, pdt)
+    if center:
+        layer.beta.assign(as_dtype([rng.gauss(0, 0.5) for _ in range(C)], [C], pdt))
+        initial["beta"] = enc(layer.beta, pdt)
+    initial.update({"running_mean": enc(layer.moving_mean, pdt), "running_var": enc(layer.moving_variance, pdt)})
+    # Half-precision data: the fused kernel takes float32 attributes; the non-fused path casts x to float32 and adds
+    # epsilon in float32 (batch_normalization.py: "Do all math in float32 if given 16-bit inputs").
+    eps = fround(epsilon) if fused or dt != "float64" else epsilon
+    if fused:
+        config = fused_config(-1, eps, fround(1.0 - momentum))
+    else:
+        config = {**fused_config(-1, eps, 1 - fround(1.0 - momentum)), "momentum_kind": "old", "running_variance": "biased"}
+    config["affine"] = center and scale
+    if explicit or not (center and scale):
+        config["center"], config["scale"] = center, scale
+    ch = Channels(rng, shape, -1)
+    out_steps = []
+    for mode in steps:
+        x = tf.constant(as_dtype(ch.x(), shape, dt))
+        dy = tf.constant(as_dtype(ch.dy(), shape, dt))
+        with tf.GradientTape() as g:
+            g.watch(x)
+            y = layer(x, training=mode == "train")
+            loss = tf.reduce_sum(y * dy)
+        grads = g.gradient(loss, [x] + params)
+        assert y.dtype.name == dt and grads[0].dtype.name == dt, (y.dtype, grads[0].dtype)
+        expected = {"y": enc(y, dt)}
+        if mode == "train":
+            expected["running_mean"] = enc(layer.moving_mean, pdt)
+            expected["running_var"] = enc(layer.moving_variance, pdt)
+        expected["dx"] = enc(grads[0], dt)
+        rest = grads[1:]
+        if scale:
+            expected["dgamma"], rest = enc(rest[0], pdt), rest[1:]
+        if center:
+            expected["dbeta"] = enc(rest[0], pdt)
+        out_steps.append({"mode": mode, "inputs": {"x": enc(x, dt), "dy": enc(dy, dt)}, "expected": expected})
+    layer_kw = {"momentum": momentum, "epsilon": epsilon, "center": center, "scale": scale,
+                **({"dtype": f"Policy('{policy}')"} if policy else {"dtype": dtype})}
+    return {
+        "name": name,
+        "description": description,
+        "features": features + ["backward"] + ([] if center and scale else ["no-affine"]),
+        "api": "tf_keras.layers.BatchNormalization",
+        "seed": seed,
+        "dtype": dt,
+        **({} if dt == pdt else {"dtypes": {"data": dt, "params": pdt, "running": pdt, "saved": "float32",
+                                            "compute": "float32"}}),
+        "config": config,
+        "initial_state": initial,
+        "steps": out_steps,
+        "framework_call": {"layer": layer_kw, "fused": fused, "variable_dtype": pdt, "compute_dtype": dt,
+                           **({"exponential_avg_factor_attribute": fround(1.0 - momentum)} if fused else
+                              {"moving_average_decay": fround(1.0 - momentum)})},
+    }
+
+
+def keras2_mixed_cases():
+    out = []
+    for label, kw in [("dtype=float16", {"dtype": "float16"}), ("mixed_float16 policy", {"policy": "mixed_float16"})]:
+        out += [
+            keras2_variant_case(f"tf-keras BatchNormalization {label} 2x4x5x3 rank 4 fused path train x3 then eval",
+                                f"A layer with {label}: float16 data and outputs, float32 variables (the layer raises "
+                                "its parameters to float32: _param_dtype), the fused kernel with T = float16, U = float32.",
+                                ["training", "inference", "multi-step"], [2, 4, 5, 3], SEQ, **kw),
+            keras2_variant_case(f"tf-keras BatchNormalization {label} 6x3 rank 2 non-fused path train x3 then eval",
+                                f"A layer with {label}, rank 2: the non-fused path casts x to float32, computes the "
+                                "moments and y in float32 and casts y back to float16; variables float32, momentum on "
+                                "the old value, biased moving variance.",
+                                ["training", "inference", "multi-step"], [6, 3], SEQ, **kw),
+        ]
+    out.append(keras2_variant_case("tf-keras BatchNormalization dtype=bfloat16 2x4x5x3 rank 4 fused path train x3 then eval",
+                                   "A bfloat16 layer: bfloat16 data, float32 variables, the fused kernel with T = "
+                                   "bfloat16, U = float32.",
+                                   ["training", "inference", "multi-step"], [2, 4, 5, 3], SEQ, dtype="bfloat16"))
+    return out
+
+
+def keras2_center_scale_cases():
+    out = []
+    for center, scale in [(True, True), (True, False), (False, True), (False, False)]:
+        for label, shape in [("2x4x5x3 rank 4 fused path", [2, 4, 5, 3]), ("6x3 rank 2 non-fused path", [6, 3])]:
+            out.append(keras2_variant_case(
+                f"tf-keras BatchNormalization float32 {label} center={center} scale={scale} train x2 then eval",
+                f"center={center} (beta {'added' if center else 'absent: no offset'}), scale={scale} (gamma "
+                f"{'applied' if scale else 'absent: no scaling'}): the layer creates only the variables it uses; the "
+                "gradients are those of the variables it has.",
+                ["training", "inference", "multi-step"], shape, ["train", "train", "eval"], dtype="float32",
+                center=center, scale=scale, explicit=True))
+    return out
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -629,9 +821,44 @@ def main():
              "tensorflow-cpu (same module)."])
          , keras2_cases()),
     ]
+    refusals = [u for u in limits if u["type"] != "accepted"]
+    mixed_notes = [
+        "Format 1.3: each case's `dtypes` gives every tensor group its own dtype. FusedBatchNormV3 takes float16 and "
+        "bfloat16 data (attribute T) only with float32 scale, offset, mean and variance (attribute U); its reserve "
+        "spaces (batch_mean, batch_var) and the gradients of scale and offset are float32 too. The refusals of the "
+        "other combinations are in `unsupported`, captured live.",
+        "compute: float32. The CPU kernel (fused_batch_norm_op.cc) accumulates and normalizes in U = float32 and "
+        "rounds y and dx to T.",
+        "No expected_float64: every output is judged against its exact value (expected_exact), each by its own "
+        "group's dtype.",
+        EPSILON_NOTE,
+    ]
+    keras2_notes = [
+        "Format 1.3. expected: what the layer computed; running_mean and running_var are its moving_mean and "
+        "moving_variance after the call. No expected_float64: the exact values judge every output.",
+        "A float16 or bfloat16 layer (dtype='float16', or the mixed_float16 policy) keeps float32 variables "
+        "(tf_keras/src/layers/normalization/batch_normalization.py, _param_dtype: 'Raise parameters of fp16 batch norm "
+        "to fp32'): data float16, parameters and moving statistics float32 (`dtypes`). Rank 4 takes the fused kernel "
+        "(T = float16, U = float32); rank 2 casts x to float32, computes in float32 and casts y back.",
+        "center/scale: center=False creates no beta, scale=False no gamma (build); config records them separately "
+        "(format 1.3), with affine = center and scale.",
+    ]
+    files_1_3 = [
+        (tfdir, "mixed_precision.json", provenance("tensorflow", "TensorFlow", tf.__version__, fused_api, mixed_notes,
+                                                   {"unsupported": refusals}), fused_mixed_cases()),
+        (kdir, "mixed_precision.json", provenance(
+            "tf-keras", "tf-keras (Keras 2)", tf_keras.__version__, "tf_keras.layers.BatchNormalization; tf.GradientTape",
+            keras2_notes), keras2_mixed_cases()),
+        (kdir, "center_scale.json", provenance(
+            "tf-keras", "tf-keras (Keras 2)", tf_keras.__version__, "tf_keras.layers.BatchNormalization; tf.GradientTape",
+            keras2_notes), keras2_center_scale_cases()),
+    ]
     for folder, name, prov, cases in files:
         emit(os.path.join(folder, name), document(prov, cases))
         print(f"fixtures/{os.path.basename(folder)}/{name}: {len(cases)} cases")
+    for folder, name, prov, cases in files_1_3:
+        emit(os.path.join(folder, name), document_1_3(prov, cases))
+        print(f"fixtures/{os.path.basename(folder)}/{name}: {len(cases)} cases (format 1.3)")
     finish()
 
 

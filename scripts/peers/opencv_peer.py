@@ -21,7 +21,6 @@ evidence tests (tests/opencv_test.ts) run models through it.
 
 import base64
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -29,21 +28,9 @@ import sys
 
 import cv2
 import numpy as np
+from _protocol import num, serve, values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
-
-
-def num(v):
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
-def values(t):
-    return [SPECIAL.get(v, v) if isinstance(v, str) else v for v in t["data"]]
 
 
 def encode(a, dtype_name="float32"):
@@ -142,19 +129,7 @@ def main():
         return
     builder = ModelBuilder()
     try:
-        for line in sys.stdin:
-            msg = json.loads(line)
-            if msg["type"] == "hello":
-                reply = hello()
-            elif msg["type"] == "case":
-                reply = {"type": "result", "id": msg["id"], "steps": [step(builder, msg["dtype"], msg["config"], s) for s in msg["steps"]]}
-            elif msg["type"] == "bye":
-                return
-            else:
-                print(f"unknown message type {msg['type']!r}", file=sys.stderr)
-                continue
-            sys.stdout.write(json.dumps(reply, allow_nan=False) + "\n")
-            sys.stdout.flush()
+        serve(hello, lambda dtype, config, s: step(builder, dtype, config, s))
     finally:
         builder.close()
 

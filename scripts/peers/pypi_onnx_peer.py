@@ -45,7 +45,6 @@ Logs go to stderr; stdout carries protocol lines only.
 
 import base64
 import json
-import math
 import re
 import os
 import shutil
@@ -56,23 +55,11 @@ import tempfile
 import time
 
 import numpy as np
+from _protocol import num, serve, values
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 NP = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
 ENGINES = ("onnx-reference", "onnxruntime", "openvino", "openvino-f32", "litert", "litert-fp16", "onnxruntime-unoptimized", "onnx-reference-opset9")
-
-
-def num(v):
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
-def values(t):
-    return [SPECIAL.get(v, v) if isinstance(v, str) else v for v in t["data"]]
 
 
 def array(t, dtype):
@@ -490,19 +477,7 @@ def main():
         return
     peer = LiteRTPeer(name) if name.startswith("litert") else OnnxPeer(name)
     try:
-        for line in sys.stdin:
-            msg = json.loads(line)
-            if msg["type"] == "hello":
-                reply = hello(name, peer.version)
-            elif msg["type"] == "case":
-                reply = {"type": "result", "id": msg["id"], "steps": [peer.step(msg["dtype"], msg["config"], s) for s in msg["steps"]]}
-            elif msg["type"] == "bye":
-                return
-            else:
-                print(f"unknown message type {msg['type']!r}", file=sys.stderr)
-                continue
-            sys.stdout.write(json.dumps(reply, allow_nan=False) + "\n")
-            sys.stdout.flush()
+        serve(lambda: hello(name, peer.version), peer.step)
     finally:
         peer.close()
 

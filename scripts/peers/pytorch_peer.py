@@ -8,28 +8,16 @@ dtype; gradients by autograd; saved statistics by torch.native_batch_norm. Logs 
 stderr; stdout carries protocol lines only.
 """
 
-import json
-import math
-import sys
-
 import torch
+from _protocol import num, serve, values
 
 torch.set_num_threads(1)
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}
-SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 MODULES = {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d, 5: torch.nn.BatchNorm3d}
 
 
-def num(v):
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
 def tensor(t, dtype):
-    return torch.tensor([SPECIAL.get(v, v) if isinstance(v, str) else v for v in t["data"]], dtype=torch.float64).reshape(t["shape"]).to(dtype)
+    return torch.tensor(values(t), dtype=torch.float64).reshape(t["shape"]).to(dtype)
 
 
 def encode(t, dtype_name):
@@ -84,29 +72,20 @@ def step(dtype_name, config, s):
 
 
 def main():
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if msg["type"] == "hello":
-            reply = {
-                "type": "hello", "protocol": "batchnorm-conformance", "version": "1.0", "name": f"PyTorch {torch.__version__} (subprocess)",
-                "supports": {
-                    "dtypes": ["float64", "float32", "bfloat16"], "layouts": ["channels-first"], "backward": True, "errors": True,
-                    "conventions": {
-                        "epsilon_floor": [0], "epsilon_placement": ["inside"], "momentum_kind": ["new", "cumulative"],
-                        "running_variance": ["bessel"], "single_value_training": ["error"], "zero_variance_invstd": ["zero"],
-                        "empty_batch": ["unchanged"],
-                    },
+    def hello():
+        return {
+            "type": "hello", "protocol": "batchnorm-conformance", "version": "1.0", "name": f"PyTorch {torch.__version__} (subprocess)",
+            "supports": {
+                "dtypes": ["float64", "float32", "bfloat16"], "layouts": ["channels-first"], "backward": True, "errors": True,
+                "conventions": {
+                    "epsilon_floor": [0], "epsilon_placement": ["inside"], "momentum_kind": ["new", "cumulative"],
+                    "running_variance": ["bessel"], "single_value_training": ["error"], "zero_variance_invstd": ["zero"],
+                    "empty_batch": ["unchanged"],
                 },
-            }
-        elif msg["type"] == "case":
-            reply = {"type": "result", "id": msg["id"], "steps": [step(msg["dtype"], msg["config"], s) for s in msg["steps"]]}
-        elif msg["type"] == "bye":
-            return
-        else:
-            print(f"unknown message type {msg['type']!r}", file=sys.stderr)
-            continue
-        sys.stdout.write(json.dumps(reply, allow_nan=False) + "\n")
-        sys.stdout.flush()
+            },
+        }
+
+    serve(hello, step)
 
 
 if __name__ == "__main__":

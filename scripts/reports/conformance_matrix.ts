@@ -27,6 +27,7 @@ import {
 } from "../../mod.ts";
 import { onnxruntimeImplementation, referenceImplementation, tfjsImplementation } from "../peers/inprocess.ts";
 import { onnxruntimeWebImplementation, tfjsBackendImplementation, tfjsBackendUnavailable } from "../peers/engines.ts";
+import { PYPI_PEERS } from "../peers/pypi_framework_peers.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { PYPI_ONNX_PEERS } from "../peers/pypi_onnx_peers.ts";
 import { HEADER, matrixTable, replaceMatrixTable, SOURCES } from "./_matrix_table.ts";
@@ -39,8 +40,12 @@ const root = new URL("../../", import.meta.url);
 export interface Peer {
   /** The row's label. */
   readonly label: string;
-  /** `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts, `pypi` by tests/pypi_onnx_engines_test.ts. */
-  readonly group: "framework" | "engine" | "pypi";
+  /**
+   * `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts, `pypi` peers (the
+   * ONNX-family engines from PyPI) by tests/pypi_onnx_engines_test.ts, `pypi-frameworks` peers (the framework engines
+   * from PyPI) by tests/pypi_framework_engines_test.ts.
+   */
+  readonly group: "framework" | "engine" | "pypi" | "pypi-frameworks";
   /** Why it cannot run on this machine, or undefined when it can. */
   readonly unavailable?: () => Promise<string | undefined>;
   /** Starts it. */
@@ -129,6 +134,7 @@ export const PEERS: readonly Peer[] = [
     { unavailable: opencvUnavailable },
   ),
   ...PYPI_ONNX_PEERS,
+  ...PYPI_PEERS,
 ];
 
 function cell(report: SuiteReport, source: string): string {

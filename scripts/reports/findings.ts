@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type FixtureCase, type FixtureFile, loadAllFixtures, witnessErrors } from "../../mod.ts";
+import { type FixtureCase, type FixtureFile, loadAllFixtures, tensorDType, witnessErrors } from "../../mod.ts";
 import { markdownTable } from "./_markdown.ts";
 
 /** One finding: a case, the record (the framework's own output or its float64 run), the outputs, the cause. */
@@ -56,6 +56,10 @@ export const SWEEP_RULES: readonly FindingRule[] = [
 const NEAR_OVERFLOW_32 =
   "float32 intermediates overflow: the sum of six values near 3e38 (and their squares) leave float32's range, so " +
   "the statistics and everything after them are infinite or NaN; the exact values are finite.";
+
+const KERAS_F64_JAX = "Keras 3 casts a layer's inputs, variables and statistics to backend.result_type(x.dtype, " +
+  "'float32'), which maps float64 to float32 on every backend but TensorFlow (keras/src/backend/common/dtypes.py " +
+  "BIT64_TO_BIT32_DTYPE), even with jax x64 enabled: a float64 layer on JAX computes in float32 and widens its results.";
 
 /** The listed findings, PyTorch 1.13's once (fixtures/pytorch/); FINDINGS adds them for PyTorch 2 (fixtures/pytorch2/). */
 const LISTED: readonly Finding[] = [
@@ -156,6 +160,37 @@ const LISTED: readonly Finding[] = [
     outputs: ["dgamma"],
     cause: "float32 products dy·xhat of subnormal size keep fewer than 24 significant bits (gradual underflow).",
   },
+  {
+    case: "keras 3 jax BatchNormalization dtype=float64 6x3 rank 2 train x3 then eval (computed in float32)",
+    record: "expected",
+    outputs: ["y", "running_mean", "running_var", "dx", "dgamma", "dbeta"],
+    cause: KERAS_F64_JAX,
+  },
+  ...["jax", "tensorflow"].map((b) => ({
+    case: `keras 3 ${b} ops.moments float16 8x2 channel 1 variance beyond 65504 clipped to 65504`,
+    record: "expected" as const,
+    outputs: ["y", "batch_var"],
+    cause: "keras.ops.moments on float16 data computes in float32, then clips the mean and variance to float16's " +
+      "finite range before casting back (keras/src/backend/" + b + "/nn.py moments): a variance beyond 65504, " +
+      "+Infinity once rounded to float16, comes back as 65504, and y is normalized with it.",
+  })),
+  {
+    case: "flax linen.BatchNorm dtype=float64 param_dtype=float64 6x3 rank 2 train x3 then eval",
+    record: "expected",
+    outputs: ["running_var"],
+    cause:
+      "linen creates batch_stats as float32 ones (force_float32_reductions=True, flax/linen/normalization.py) and " +
+      "the first update momentum * ra_var + (1 - momentum) * var multiplies the Python float by that float32 array in " +
+      "float32 (JAX weak types): float32(0.99) − 0.99 ≈ 9.5e-9 enters the float64 running variance.",
+  },
+  ...["float16", "bfloat16"].map((d) => ({
+    case: `flax nnx.BatchNorm dtype=${d} 2x4x5x3 NHWC train x3 then eval`,
+    record: "expected" as const,
+    outputs: ["dgamma", "dbeta"],
+    cause: "nnx.BatchNorm casts scale and bias to the module's dtype (self.promote_dtype(..., dtype=self.dtype), " +
+      "flax/nnx/nn/normalization.py), so their gradients are summed in " + d + ": float32 tensors of half-precision " +
+      "accuracy (linen keeps them float32).",
+  })),
 ];
 
 /**
@@ -218,7 +253,7 @@ export function findingsMarkdown(files: readonly FixtureFile[]): string {
     x.outputs.map((o) => {
       const { c, f } = cases.get(x.case)!;
       const share = worstShare(c, x.record, o);
-      const dtype = x.record === "expected" ? c.dtype : "float64";
+      const dtype = x.record === "expected" ? tensorDType(c, o) : "float64";
       return [
         `${f.provenance.framework} ${f.provenance.version}`,
         x.case,

@@ -423,7 +423,8 @@ function channelOf(c: FixtureCase, step: FixtureStep, name: string): (i: number)
 }
 
 /**
- * The judge's measure of `have` against `want`: per element, ULPs of the case's dtype at max(|want_i|, scale_i),
+ * The judge's measure of `have` against `want`: per element, ULPs of the output's dtype (its group's, format 1.3) at
+ * max(|want_i|, scale_i),
  * with scale_i the exact value's error scale of the element's channel (format 1.2) or else the peak of the case's
  * target; NaN meets NaN; an infinity meets only itself; values of `want` beyond the dtype's range are rounded to it.
  */
@@ -502,14 +503,16 @@ export function recordChecks(c: FixtureCase): RecordCheck[] {
         ? twin.data
         : undefined;
       if (target) {
-        const ulps = measure(c, step, name, own.data, target).distance;
+        // Format 1.3: each output in its own group's dtype (tensorDType), budgeted by it, as the judge does.
+        const dtype = tensorDType(c, name);
+        const ulps = measure(c, step, name, own.data, target, dtype).distance;
         out.push({
           step: i,
           output: name,
           record: "expected",
-          dtype: c.dtype,
+          dtype,
           ulps,
-          share: ulps / budget(c.dtype, name, n),
+          share: ulps / budget(dtype, name, n),
         });
       }
       if (typeof exact === "object" && typeof twin === "object") {
@@ -608,7 +611,7 @@ export function diagnoseCase(
     const have = answers[i]?.outputs?.[name];
     const target = targetOf(c, step, name);
     if (!have || !target) continue;
-    const limit = budget(c.dtype, name, perChannel(c, step));
+    const limit = budget(tensorDType(c, name), name, perChannel(c, step));
     const share = measure(c, step, name, have.data, target).distance / limit;
     const found: WitnessDistance[] = [];
     const add = (witness: string, kind: WitnessKind, data: ArrayLike<number>, extra: Partial<WitnessDistance> = {}) => {
@@ -677,7 +680,7 @@ function sentence(
   finding: KnownFinding | undefined,
 ): string {
   const where = `${name} (step ${step}, ${
-    ulps(share * budget(c.dtype, name, perChannel(c, c.steps[step])))
+    ulps(share * budget(tensorDType(c, name), name, perChannel(c, c.steps[step])))
   } from the target)`;
   if (!w) return `${where}: nothing to compare it with`;
   const how = w.bitExact ? "bit for bit" : `within ${ulps(w.distance)} (${w.share.toPrecision(2)}× the budget)`;

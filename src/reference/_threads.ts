@@ -75,32 +75,10 @@ export function runJob(k: KernelCalls, ctl: Int32Array, f64: Float64Array, c0: n
       else if (kind === 2) k.bsum_f32(xp + off, gp + off, inner, f64[q], f64[q + 1], f64[q + 2], a);
       else if (kind === 3) k.normalize_f32(xp + off, yp + off, inner, f64[q], f64[q + 1], f64[q + 2], f64[q + 3]);
       else if (kind === 4) k.dx_eval_f32(xp + off, gp + off, yp + off, inner, f64[q]);
-      else if (kind === 5) {
-        k.dx_inside_f32(
-          xp + off,
-          gp + off,
-          yp + off,
-          inner,
-          f64[q],
-          f64[q + 1],
-          f64[q + 2],
-          f64[q + 3],
-          f64[q + 4],
-          f64[q + 5],
-        );
-      } else {
-        k.dx_outside_f32(
-          xp + off,
-          gp + off,
-          yp + off,
-          inner,
-          f64[q],
-          f64[q + 1],
-          f64[q + 2],
-          f64[q + 3],
-          f64[q + 4],
-          f64[q + 5],
-        );
+      else {
+        // kind 5: dx through the batch statistics, epsilon inside the root; 6: outside.
+        const dx = kind === 5 ? k.dx_inside_f32 : k.dx_outside_f32;
+        dx(xp + off, gp + off, yp + off, inner, f64[q], f64[q + 1], f64[q + 2], f64[q + 3], f64[q + 4], f64[q + 5]);
       }
     }
   }

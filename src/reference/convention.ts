@@ -107,6 +107,25 @@ export interface BatchNormConvention {
  */
 export type PresetName = "pytorch" | "tensorflow" | "tensorflow@<=2.11" | "keras" | "onnx";
 
+/** TensorFlow 2.12–2.21's fused kernel; `PRESETS.tensorflow` (see there). */
+const TENSORFLOW: BatchNormConvention = Object.freeze({
+  axis: -1,
+  // FusedBatchNormV3's epsilon and exponential_avg_factor are float (float32) attributes:
+  // the kernel computes with fround(1e-3) and fround(1 - 0.99), Keras' momentum 0.99.
+  // No floor: TensorFlow >= 2.12 passes epsilon through (<= 2.11 clamped it to 1.001e-5).
+  epsilon: Math.fround(1e-3),
+  epsilonFloor: 0,
+  epsilonPlacement: "inside",
+  momentum: Math.fround(1 - 0.99),
+  momentumKind: "new",
+  runningVariance: "bessel-clamped",
+  affine: true,
+  trackRunningStats: true,
+  singleValueTraining: "allow",
+  zeroVarianceInvStd: "ieee",
+  emptyBatch: "nan",
+});
+
 /**
  * The conventions of real frameworks, with their defaults.
  *
@@ -153,38 +172,9 @@ export const PRESETS: Readonly<Record<PresetName, BatchNormConvention>> = Object
       zeroVarianceInvStd: "zero",
       emptyBatch: "unchanged",
     }),
-    tensorflow: Object.freeze({
-      axis: -1,
-      // FusedBatchNormV3's epsilon and exponential_avg_factor are float (float32) attributes:
-      // the kernel computes with fround(1e-3) and fround(1 - 0.99), Keras' momentum 0.99.
-      // No floor: TensorFlow >= 2.12 passes epsilon through (<= 2.11 clamped it to 1.001e-5).
-      epsilon: Math.fround(1e-3),
-      epsilonFloor: 0,
-      epsilonPlacement: "inside",
-      momentum: Math.fround(1 - 0.99),
-      momentumKind: "new",
-      runningVariance: "bessel-clamped",
-      affine: true,
-      trackRunningStats: true,
-      singleValueTraining: "allow",
-      zeroVarianceInvStd: "ieee",
-      emptyBatch: "nan",
-    }),
-    "tensorflow@<=2.11": Object.freeze({
-      axis: -1,
-      epsilon: Math.fround(1e-3),
-      // TensorFlow <= 2.11's nn_impl.py: epsilon = max(epsilon, 1.001e-5), then the float32 attribute.
-      epsilonFloor: Math.fround(1.001e-5),
-      epsilonPlacement: "inside",
-      momentum: Math.fround(1 - 0.99),
-      momentumKind: "new",
-      runningVariance: "bessel-clamped",
-      affine: true,
-      trackRunningStats: true,
-      singleValueTraining: "allow",
-      zeroVarianceInvStd: "ieee",
-      emptyBatch: "nan",
-    }),
+    tensorflow: TENSORFLOW,
+    // TensorFlow <= 2.11's nn_impl.py: epsilon = max(epsilon, 1.001e-5), then the float32 attribute.
+    "tensorflow@<=2.11": Object.freeze({ ...TENSORFLOW, epsilonFloor: Math.fround(1.001e-5) }),
     keras: Object.freeze({
       axis: -1,
       epsilon: 1e-3,
