@@ -1,12 +1,17 @@
 /**
- * Evidence for two reference features the deployed APIs have and the reference does not yet
- * (docs/findings.md, "Reference features the engines' APIs have"): rank-1 inputs and gradients with
- * respect to the statistics used in inference. What each framework here accepts, computes or refuses,
- * captured live, so that the reference work (after the exact float64 arithmetic lands) starts from
- * recorded behaviour.
+ * Evidence for two reference features the deployed APIs have (docs/findings.md, "Reference features the engines'
+ * APIs have"): rank-1 inputs and gradients with respect to the statistics used in inference. What each framework
+ * here accepts, computes or refuses, captured live.
+ *
+ * Rank 1 is in the reference and the format (1.3, fixtures/FORMAT.md "Rank 1"), judged against TF.js's tf.batchNorm
+ * on a rank-1 input (fixtures/tfjs, the case "tfjs batchNorm float32 rank 1 ..."); the refusals and onnxruntime's
+ * other reading of rank 1 are recorded here. The gradients with respect to mean and variance are not in the
+ * reference yet: the TF.js values below are what a fixture would record.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
+import * as ort from "onnxruntime-node";
+import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 
 const torchProbe = `
 import json, torch, torch.nn.functional as F
@@ -122,4 +127,30 @@ Deno.test("TF.js 4.22: tf.grads of tf.batchNorm gives the gradients with respect
     message = (e as Error).message;
   }
   assertEquals(message, "Cannot read properties of undefined (reading 'dataId')");
+});
+
+Deno.test("onnxruntime-node 1.30 reads a rank-1 X as (N, 1): axis 0 is the batch axis, not WebNN's channel axis", async () => {
+  const run = async (channels: number) => {
+    const v = (k: number) => Array.from({ length: channels }, () => k);
+    const model = buildBatchNormModel({
+      opset: 15,
+      dtype: "float32",
+      shape: [5],
+      training: false,
+      graphOutputs: "Y",
+      initializers: { scale: v(1), B: v(0), mean: v(0.5), var: v(4) },
+    });
+    try {
+      const s = await ort.InferenceSession.create(model);
+      const r = await s.run({ X: new ort.Tensor("float32", Float32Array.from([1, 2, 3, 4, 5]), [5]) });
+      return Array.from(r.Y.data as Float32Array);
+    } catch (e) {
+      return (e as Error).message.split("\n")[0];
+    }
+  };
+  // WebNN's and TF.js's reading (five channels, one value each) is refused by shape inference.
+  assertStringIncludes(String(await run(5)), "Dimension mismatch in unification between 5 and 1");
+  // One channel over a batch of five: (x − 0.5)/sqrt(4 + 1e-5).
+  const y = await run(1);
+  assert(Array.isArray(y) && close(y, [1, 2, 3, 4, 5].map((x) => (x - 0.5) / Math.sqrt(4 + 1e-5))), `${y}`);
 });

@@ -77,7 +77,7 @@ export const FORMAT_ADDITIONS: Readonly<
     ],
   },
   "1.2": { step: ["expected_exact", "exact_scale"] },
-  "1.3": { case: ["dtypes"], config: ["center", "scale"] },
+  "1.3": { case: ["dtypes"], config: ["center", "scale"], features: ["rank-1"] },
 });
 /** Versions compared as numbers: "1.10" is after "1.9". */
 const minorOf = (version: string) => Number(version.split(".")[1] ?? NaN);
@@ -170,6 +170,7 @@ export const FEATURES: readonly string[] = Object.freeze([
   "empty-batch",
   "channel-count",
   "edge-case",
+  "rank-1",
 ]);
 /**
  * The outputs a step may expect, by name. Per-channel ones have shape [C].
