@@ -31,7 +31,9 @@ rv = torch.ones(3, dtype=torch.float64, requires_grad=True)
 attempt("autograd of F.batch_norm (eval) with respect to running_mean and running_var",
         lambda: torch.autograd.grad(F.batch_norm(x2, rm, rv, training=False).sum(), [rm, rv])[0])
 try:
-    import torch.func
+    from torch.func import grad
+    attempt("torch.func.grad of F.batch_norm (eval) with respect to running_mean",
+            lambda: grad(lambda m: F.batch_norm(x2.detach(), m, rv.detach(), training=False).sum())(rm.detach()))
     out["torch.func"] = "present"
 except ImportError as e:
     out["torch.func"] = str(e)
@@ -39,36 +41,44 @@ out["version"] = torch.__version__
 print(json.dumps(out))
 `;
 
-const hasTorch = (() => {
+/** Whether a Python runs `import torch`. */
+const hasTorch = (python: string) => {
   try {
-    return new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+    return new Deno.Command(python, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
       .outputSync().success;
   } catch {
     return false;
   }
-})();
+};
 
-Deno.test({
-  name: "PyTorch 1.13 refuses rank-1 inputs and gradients with respect to the running statistics (recorded messages)",
-  ignore: !hasTorch,
-  fn: async () => {
-    const { success, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
-      args: ["-c", torchProbe],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert(success, new TextDecoder().decode(stderr));
-    const r = JSON.parse(new TextDecoder().decode(stdout));
-    assertEquals(r.version.split(".").slice(0, 2).join("."), "1.13");
-    assertEquals(r["BatchNorm1d on a rank-1 input"], "expected 2D or 3D input (got 1D input)");
-    assertEquals(r["F.batch_norm on a rank-1 input, eval"], "running_mean should contain 0 elements not 5");
-    assertStringIncludes(
-      r["autograd of F.batch_norm (eval) with respect to running_mean and running_var"],
-      "is not differentiable with respect to argument 'running_mean'",
-    );
-    assertEquals(r["torch.func"], "No module named 'torch.func'");
-  },
-});
+// Debian's PyTorch 1.13, and PyTorch 2.15 from PyPI where `deno task envs torch2` installed it (envs/torch2.txt).
+for (const [python, version] of [["/usr/bin/python3", "1.13"], [".envs/torch2/bin/python", "2.15"]] as const) {
+  Deno.test({
+    name:
+      `PyTorch ${version} refuses rank-1 inputs and gradients with respect to the running statistics (live messages)`,
+    ignore: !hasTorch(python),
+    fn: async () => {
+      const { success, stdout, stderr } = await new Deno.Command(python, {
+        args: ["-c", torchProbe],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert(success, new TextDecoder().decode(stderr));
+      const r = JSON.parse(new TextDecoder().decode(stdout));
+      assertEquals(r.version.split(".").slice(0, 2).join("."), version);
+      assertEquals(r["BatchNorm1d on a rank-1 input"], "expected 2D or 3D input (got 1D input)");
+      // F.batch_norm finds no channel axis in a 1-D input (it expects running statistics of length 0).
+      assertEquals(r["F.batch_norm on a rank-1 input, eval"], "running_mean should contain 0 elements not 5");
+      const refused = "is not differentiable with respect to argument 'running_mean'";
+      assertStringIncludes(r["autograd of F.batch_norm (eval) with respect to running_mean and running_var"], refused);
+      if (version === "1.13") assertEquals(r["torch.func"], "No module named 'torch.func'");
+      else {
+        assertEquals(r["torch.func"], "present");
+        assertStringIncludes(r["torch.func.grad of F.batch_norm (eval) with respect to running_mean"], refused);
+      }
+    },
+  });
+}
 
 const f64 = (t: tf.Tensor) => Array.from(t.dataSync());
 const close = (a: number[], b: number[], rel = 2 ** -20) =>
