@@ -12,6 +12,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
+import { batchNormBackward, budget, tensor, ulp } from "../mod.ts";
 
 const torchProbe = `
 import json, torch, torch.nn.functional as F
@@ -163,4 +164,73 @@ Deno.test("onnxruntime-node 1.30 reads a rank-1 X as (N, 1): axis 0 is the batch
   // One channel over a batch of five: (x − 0.5)/sqrt(4 + 1e-5).
   const y = await run(1);
   assert(Array.isArray(y) && close(y, [1, 2, 3, 4, 5].map((x) => (x - 0.5) / Math.sqrt(4 + 1e-5))), `${y}`);
+});
+
+/** The exact oracle's correctly rounded dmean and dvar (scripts/generators/exact_oracle.py). */
+async function exactStatisticsGradients(args: unknown[]): Promise<{ dmean: number[]; dvar: number[] }> {
+  const code = "import json, sys; sys.path.insert(0, 'scripts/generators'); import exact_oracle as o; " +
+    "print(json.dumps(o.statistics_gradients_exact(*json.loads(sys.argv[1]))))";
+  const { success, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
+    args: ["-c", code, JSON.stringify(args)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(success, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+Deno.test({
+  name:
+    "batchNormBackward() eval: dmean and dvar are the exact oracle's in float64, and within budget of TF.js's tf.grads",
+  ignore: !hasTorch("/usr/bin/python3"), // the oracle's Python (Debian's, with mpmath)
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const shape = [4, 3], C = 3, eps = 1e-3;
+    const x = [0.5, -1.25, 2, 1, 3.5, -0.75, -2, 0.25, 1.5, 0.125, -3, 4].map(Math.fround);
+    const dy = [1, -1, 2, 0.5, 1, -1, -0.25, 2, 0.75, 1.5, -0.5, 0.25].map(Math.fround);
+    const gamma = [1, 2, 0.5], beta = [0, 0.5, -1], mean = [0.3, -0.6, 1.1].map(Math.fround);
+    const variance = [1.5, 0.2, 3].map(Math.fround);
+    const state = { gamma, beta, runningMean: mean, runningVar: variance };
+    const oracle = (placement: string) =>
+      exactStatisticsGradients([shape, -1, x, dy, gamma, mean, variance, eps, placement]);
+    const both = { inside: await oracle("inside"), outside: await oracle("outside") };
+    // The check can fail: the two placements' values are far apart (a reference with the other one fails).
+    assert(Math.abs(both.inside.dvar[0] - both.outside.dvar[0]) > 1e3 * ulp(Math.abs(both.inside.dvar[0]), "float32"));
+    for (const placement of ["inside", "outside"] as const) {
+      const exact = both[placement];
+      const convention = { base: "keras" as const, axis: -1, epsilon: eps, epsilonPlacement: placement };
+      const r64 = batchNormBackward(
+        tensor("float64", shape, x),
+        tensor("float64", shape, dy),
+        state,
+        "eval",
+        convention,
+      );
+      assertEquals(Array.from(r64.dmean!.data), exact.dmean, `${placement} dmean`);
+      assertEquals(Array.from(r64.dvar!.data), exact.dvar, `${placement} dvar`);
+      // float32: within the policy's budget of the exact value (a reduction over n = 4 values per channel).
+      const r32 = batchNormBackward(
+        tensor("float32", shape, x),
+        tensor("float32", shape, dy),
+        state,
+        "eval",
+        convention,
+      );
+      const limit = budget("float32", "dgamma", 4);
+      const ulps = (have: ArrayLike<number>, want: number[]) =>
+        Math.max(...want.map((w, i) => Math.abs(have[i] - w) / ulp(Math.abs(w), "float32")));
+      assert(ulps(r32.dmean!.data, exact.dmean) <= 0.5 && ulps(r32.dvar!.data, exact.dvar) <= 0.5, placement);
+      if (placement === "outside") continue; // TF.js puts epsilon inside the root
+      // TF.js 4.22's autodiff, the witness: its float32 dmean and dvar lie within the same budget of exact.
+      const t = (a: number[]) => tf.tensor1d(a, "float32");
+      const [, dm, dv] = tf.grads((a: tf.Tensor, m: tf.Tensor, v: tf.Tensor) =>
+        tf.sum(tf.mul(tf.batchNorm(a, m, v, t(beta), t(gamma), eps), tf.tensor2d(dy, [4, C])))
+      )([tf.tensor2d(x, [4, C]), t(mean), t(variance)]).map(f64);
+      assert(ulps(dm, exact.dmean) <= limit, `TF.js dmean ${dm} vs ${exact.dmean}`);
+      assert(ulps(dv, exact.dvar) <= limit, `TF.js dvar ${dv} vs ${exact.dvar}`);
+    }
+    // Where the statistics come from the batch there is no such input: null.
+    const train = batchNormBackward(tensor("float32", shape, x), tensor("float32", shape, dy), state, "train", "keras");
+    assertEquals([train.dmean, train.dvar], [null, null]);
+  },
 });
