@@ -10,6 +10,8 @@ import { BROWSER_FLAGS, Chromium, findChromium, processesWith } from "../scripts
 import { loadAllFixtures, referenceAdapter, runSuite, type StepOutputs, type SuiteReport } from "../mod.ts";
 import { detailKey, recordDetails, renderHtmlReport } from "../scripts/reports/html_report.ts";
 import { runDeno } from "./_deno.ts";
+import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
+import { BROWSER_HEADING } from "../scripts/browser/matrix_markdown.ts";
 
 const root = new URL("../", import.meta.url);
 const chromium = findChromium();
@@ -197,6 +199,16 @@ browserTest(
       assertEquals(md.length, 2 + 4);
       assertMatch(md[2], /^\| reference \(this suite\), in the browser, Chromium \d+.* \| \d+ pass; worst /);
       assert(md[5].includes(webnn.unavailable ?? "pass"), md[5]);
+      // docs/matrix.md's browser section: the same rows (labels without the browser's version), and the reference's
+      // row (deterministic, whatever the GPU) cell for cell.
+      const fresh = parseMatrixTable(md.join("\n")),
+        page = parseMatrixTable(
+          await Deno.readTextFile(new URL("docs/matrix.md", root)),
+          BROWSER_HEADING,
+        );
+      const unversioned = (rows: string[][]) => rows.map((r) => r[0].replace(/, Chromium [\d.]+$/, ""));
+      assertEquals(unversioned(page), unversioned(fresh));
+      assertEquals(page[0].slice(1), fresh[0].slice(1));
       // The report, opened in the browser.
       if ("missing" in chromium) return;
       const browser = await Chromium.launch({ path: chromium.path, flags: BROWSER_FLAGS });

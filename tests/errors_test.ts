@@ -44,10 +44,24 @@ const rows: Row[] = [
     "invalid_shape",
   ],
   [
-    "rank 1",
-    () => batchNormTrain({ dtype: "float32", shape: [3], data: [1, 2, 3] }, ok),
+    "rank 0",
+    () => batchNormTrain({ dtype: "float32", shape: [], data: [1] }, ok),
     "x.shape",
     "invalid_shape",
+  ],
+  [
+    // Rank 1 (format 1.3) has one axis, 0, the channel axis: the preset's axis 1 does not exist there.
+    "rank 1 with axis 1",
+    () => batchNormTrain({ dtype: "float32", shape: [3], data: [1, 2, 3] }, ok),
+    "convention.axis",
+    "invalid_axis",
+  ],
+  [
+    // Training on rank 1 is over one value per channel: refused under PyTorch's rule.
+    "rank 1 in training",
+    () => batchNormTrain({ dtype: "float32", shape: [3], data: [1, 2, 3] }, ok, { base: "pytorch", axis: 0 }),
+    "x.shape",
+    "single_value_per_channel",
   ],
   [
     "unsupported dtype",

@@ -19,8 +19,16 @@ Deno.test({
   fn: async () => {
     const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
     const peers = PEERS.filter((p) => p.group === "framework");
-    const fresh = await matrixRows(peers);
+    const runs: HtmlRun[] = [];
+    const fresh = await matrixRows(peers, runs);
     assertEquals(page.filter((r) => peers.some((p) => p.label === r[0])), fresh);
+    // Where and why (diagnosis.ts): every failing case of every peer carries a diagnosis, none unexplained in words.
+    for (const { report } of runs) {
+      for (const c of report.cases.filter((c) => c.status === "fail")) {
+        const d = c.diagnosis;
+        assert(d && d.outputs.length + d.steps.length > 0, `${report.implementation}: ${c.name} has no diagnosis`);
+      }
+    }
   },
 });
 

@@ -335,3 +335,18 @@ Deno.test("batchNormTrain() on an empty batch under each emptyBatch convention",
     assert([...Array.from(r.state.runningMean!), ...Array.from(r.state.runningVar!)].every(Number.isNaN));
   });
 });
+
+Deno.test("rank 1 (format 1.3): axis 0 is the channel axis, each value normalized with its own running statistics", () => {
+  const x = tensor("float64", [3], [1, -2, 4]), dy = tensor("float64", [3], [1, 1, -2]);
+  const state = { gamma: [2, 1, 0.5], beta: [0, 1, -1], runningMean: [0.5, 0, 1], runningVar: [4, 1, 0.25] };
+  for (const axis of [0, -1]) {
+    const convention = { base: "keras" as const, axis, epsilon: 0 };
+    const { y } = batchNormInference(x, state, convention);
+    // (x − m)/sqrt(v)·γ + β, exact here: sqrt of 4, 1 and 0.25.
+    assertEquals(Array.from(y.data), [(1 - 0.5) / 2 * 2, -2 + 1, (4 - 1) / 0.5 * 0.5 - 1]);
+    const { dx, dgamma, dbeta } = batchNormBackward(x, dy, state, "eval", convention);
+    assertEquals(Array.from(dx.data), [1 / 2 * 2, 1, -2 / 0.5 * 0.5]);
+    assertEquals(Array.from(dbeta!.data), [1, 1, -2]);
+    assertEquals(Array.from(dgamma!.data), [0.25, -2, -12]);
+  }
+});

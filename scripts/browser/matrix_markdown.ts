@@ -1,38 +1,29 @@
 /**
- * The browser runs as rows of a markdown conformance matrix, in the cell format
- * of docs/matrix.md (scripts/reports/conformance_matrix.ts): "N pass, N fail,
- * N xfail, N skip; worst W", "skipped", or the run's "unavailable: ..." reason.
+ * The browser runs as rows of the conformance matrix (docs/matrix.md, section "In a browser"), in the columns and
+ * cell format of its table: the cells and the layout are scripts/reports/_matrix_table.ts's, shared with
+ * `deno task matrix`. A browser run probes no fingerprint, so its last cell says so.
  *
  * @module
  */
 
 import type { SuiteReport } from "../../mod.ts";
-import { markdownTable } from "../reports/_markdown.ts";
+import { matrixCell, matrixTable, SOURCES, unavailableRow } from "../reports/_matrix_table.ts";
 
-/** The fixture sources, in the column order of docs/matrix.md. */
-export const SOURCES: readonly string[] = ["pytorch", "tensorflow-composed", "tfjs", "onnxruntime", "onnx-testdata"];
+/** The heading of docs/matrix.md's section that holds the browser rows. */
+export const BROWSER_HEADING = "## In a browser";
+
+/** The fingerprint cell of a browser row: the browser run does not probe one. */
+export const NOT_PROBED = "not probed";
 
 /**
- * One cell: the run's cases of one source.
+ * One browser run's row.
  *
- * @param report The run.
- * @param source The fixture source.
- * @returns The cell's text.
+ * @param run The run, its row's label, and its reason when it could not start.
+ * @returns The cells, in the matrix's columns.
  */
-export function matrixCell(report: SuiteReport, source: string): string {
-  const cs = report.cases.filter((c) => c.source === source);
-  const n = (s: string) => cs.filter((c) => c.status === s).length;
-  if (n("skip") === cs.length) return "skipped";
-  const parts = [`${n("pass")} pass`];
-  if (n("fail") + n("xpass")) parts.push(`${n("fail") + n("xpass")} fail`);
-  if (n("xfail")) parts.push(`${n("xfail")} xfail`);
-  if (n("skip")) parts.push(`${n("skip")} skip`);
-  const worst = Math.max(
-    0,
-    ...cs.filter((c) => c.status === "pass" || c.status === "fail").map((c) => c.worstShare ?? 0),
-  );
-  const w = !Number.isFinite(worst) ? "∞" : worst >= 1e4 ? worst.toExponential(0) : worst.toPrecision(2);
-  return `${parts.join(", ")}; worst ${w}`;
+export function browserRow(run: { label: string; report: SuiteReport; unavailable?: string }): string[] {
+  if (run.unavailable) return unavailableRow(run.label, run.unavailable.replaceAll("|", "\\|"));
+  return [run.label, ...SOURCES.map((s) => matrixCell(run.report, s)), NOT_PROBED];
 }
 
 /**
@@ -42,15 +33,5 @@ export function matrixCell(report: SuiteReport, source: string): string {
  * @returns Markdown, laid out as `deno fmt` lays tables out.
  */
 export function matrixMarkdown(runs: readonly { label: string; report: SuiteReport; unavailable?: string }[]): string {
-  // docs/matrix.md's columns first, then any other source the runs saw.
-  const sources = [...new Set([...SOURCES, ...runs.flatMap((r) => r.report.cases.map((c) => c.source))])];
-  return markdownTable(
-    ["implementation", ...sources.map((s) => `${s} fixtures`)],
-    runs.map((r) => [
-      r.label,
-      ...sources.map((s, i) =>
-        r.unavailable ? (i === 0 ? r.unavailable.replaceAll("|", "\\|") : "") : matrixCell(r.report, s)
-      ),
-    ]),
-  );
+  return matrixTable(runs.map(browserRow));
 }

@@ -16,7 +16,8 @@
  * once the report is written). Selection as in conform: --source, --feature,
  * --exclude-feature, --dtype, --name; --xfail FILE. Reports: --json, --junit
  * (one implementation), --html FILE, --screenshot FILE (PNG of the HTML report),
- * --markdown FILE (the runs as rows of the conformance matrix, docs/matrix.md's format).
+ * --markdown FILE (the runs as rows of the conformance matrix, docs/matrix.md's format; given docs/matrix.md, the
+ * table of its "In a browser" section is replaced).
  * `--serve` prints the page's URL for a browser of your own instead of starting
  * one. `--timeout SECONDS` bounds the whole run (default 600); the server,
  * the browser and every temporary file end with the run, on error and on Ctrl-C too.
@@ -30,7 +31,8 @@ import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { BROWSER_FLAGS, Chromium, chromiumVersion, findChromium } from "./chromium.ts";
 import type { PageConfig, PageResult } from "./page.ts";
 import { reviveNumbers } from "./json.ts";
-import { matrixMarkdown } from "./matrix_markdown.ts";
+import { BROWSER_HEADING, browserRow, matrixMarkdown } from "./matrix_markdown.ts";
+import { replaceMatrixTable } from "../reports/_matrix_table.ts";
 
 const root = new URL("../../", import.meta.url);
 const rootPath = decodeURIComponent(root.pathname);
@@ -367,7 +369,14 @@ async function main(): Promise<number> {
       report: r,
       unavailable: r.unavailable,
     }));
-    await writeAtomic(values.markdown, matrixMarkdown(rows) + "\n");
+    // Into a page with the browser section (docs/matrix.md): that section's table; else the table alone.
+    const page = await Deno.readTextFile(values.markdown).catch(() => undefined);
+    await writeAtomic(
+      values.markdown,
+      page?.split("\n").includes(BROWSER_HEADING)
+        ? replaceMatrixTable(page, rows.map(browserRow), BROWSER_HEADING)
+        : matrixMarkdown(rows) + "\n",
+    );
   }
   // 1 (a failure) outranks 3 and 5 in a single run: the run judged something and it was wrong.
   if (code !== EXIT.ok && result.reports.some((r) => r.totals.fail + r.totals.xpass > 0)) code = EXIT.failed;

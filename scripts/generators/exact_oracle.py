@@ -636,6 +636,30 @@ def process(path, check):
     return True, steps
 
 
+def statistics_gradients_exact(shape, axis, x, dy, gamma, mean, var, eps, placement="inside"):
+    """The gradients of sum(y·dy) with respect to the mean and variance an eval step is given (its running
+    statistics), per channel, each correctly rounded to binary64 (TF.js's tf.grads of tf.batchNorm computes them):
+    inside, dmean = −γΣdy/sqrt(v + ε) and dvar = −½γΣdy(x − m)/(v + ε)^(3/2); outside, with σ = sqrt(v),
+    dmean = −γΣdy/(σ + ε) and dvar = −γΣdy(x − m)/(2σ(σ + ε)²). Finite inputs, positive denominators."""
+    outer, channels, inner = layout(shape, axis)
+    zero = Fraction(0)
+    out = {"dmean": [], "dvar": []}
+    for c in range(channels):
+        idx = channel_indices(outer, channels, inner, c)
+        g, m, v, e = (Fraction(t) for t in (gamma[c], mean[c], var[c], eps))
+        sdy = sum((Fraction(dy[i]) for i in idx), zero)
+        sdyd = sum((Fraction(dy[i]) * (Fraction(x[i]) - m) for i in idx), zero)
+        if placement == "inside":
+            q = v + e
+            out["dmean"].append(Surd(-g * sdy, zero, zero, Fraction(1), q).round())
+            out["dvar"].append(Surd(-g * sdyd / 2, zero, zero, q, q).round())
+        else:
+            # 2σ(σ + ε)² = 2(v + ε²)·σ + 4εv
+            out["dmean"].append(Surd(-g * sdy, zero, e, Fraction(1), v).round())
+            out["dvar"].append(Surd(-g * sdyd, zero, 4 * e * v, 2 * (v + e * e), v).round())
+    return out
+
+
 def selftest():
     """The rounding machinery on its edge cases, and against mpmath at 4000 bits on random surds; returns failures."""
     bad = []

@@ -193,6 +193,19 @@ export const TFJS_CASES: readonly TfjsCase[] = [
   },
   {
     kind: "op",
+    name: "tfjs batchNorm float32 rank 1 (6) mean/variance/scale/offset of shape [6]",
+    description: "tf.batchNorm on a rank-1 input: axis 0 is the channel axis and every value is its own channel, " +
+      "normalized with the given mean and variance (WebNN's batchNormalization does the same with options.axis=0). " +
+      "Gradients by tf.grads. tf.layers.batchNormalization refuses rank 1 (see provenance.refused).",
+    features: ["inference", "backward", "rank-1"],
+    shape: [6],
+    axis: -1,
+    paramShape: [6],
+    epsilon: 1e-3,
+    affine: true,
+  },
+  {
+    kind: "op",
     name: "tfjs batchNorm float32 4x3 epsilon=0.75 shows epsilon inside the square root",
     description: "variance 0.25, 1, 0.0625 with epsilon 0.75: inside the root divides by 1, 1.3229, 0.9014; outside " +
       "it would divide by 1.25, 1.75, 1.0. TF.js's docstring describes epsilon outside the root; the kernel puts it inside.",
@@ -484,7 +497,8 @@ export async function buildDocument(
   });
   return {
     format: "batchnorm-conformance-fixture",
-    format_version: "1.1",
+    // 1.3: the rank-1 case (feature rank-1).
+    format_version: "1.3",
     provenance: {
       source: "tfjs",
       framework: "TensorFlow.js",

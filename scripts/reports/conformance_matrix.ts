@@ -23,14 +23,13 @@ import {
   loadAllFixtures,
   runSuite,
   SubprocessImplementation,
-  type SuiteReport,
 } from "../../mod.ts";
 import { onnxruntimeImplementation, referenceImplementation, tfjsImplementation } from "../peers/inprocess.ts";
 import { onnxruntimeWebImplementation, tfjsBackendImplementation, tfjsBackendUnavailable } from "../peers/engines.ts";
 import { PYPI_PEERS } from "../peers/pypi_framework_peers.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { PYPI_ONNX_PEERS } from "../peers/pypi_onnx_peers.ts";
-import { HEADER, matrixTable, replaceMatrixTable, SOURCES } from "./_matrix_table.ts";
+import { HEADER, matrixCell, matrixTable, replaceMatrixTable, SOURCES, unavailableRow } from "./_matrix_table.ts";
 import { matrixPicture } from "./matrix_picture.ts";
 import { type HtmlRun, recordDetails, renderHtmlReport } from "./html_report.ts";
 
@@ -137,22 +136,6 @@ export const PEERS: readonly Peer[] = [
   ...PYPI_PEERS,
 ];
 
-function cell(report: SuiteReport, source: string): string {
-  const cs = report.cases.filter((c) => c.source === source);
-  const n = (s: string) => cs.filter((c) => c.status === s).length;
-  if (n("skip") === cs.length) return "skipped";
-  const parts = [`${n("pass")} pass`];
-  if (n("fail") + n("xpass")) parts.push(`${n("fail") + n("xpass")} fail`);
-  if (n("xfail")) parts.push(`${n("xfail")} xfail`);
-  if (n("skip")) parts.push(`${n("skip")} skip`);
-  const worst = Math.max(
-    0,
-    ...cs.filter((c) => c.status === "pass" || c.status === "fail").map((c) => c.worstShare ?? 0),
-  );
-  const w = !Number.isFinite(worst) ? "∞" : worst >= 1e4 ? worst.toExponential(0) : worst.toPrecision(2);
-  return `${parts.join(", ")}; worst ${w}`;
-}
-
 /**
  * One peer's row: its cells over every source and its fingerprint, or "unavailable" with the reason.
  * With `runs`, the run is also kept for the HTML report (scripts/reports/html_report.ts), per-element details included.
@@ -165,7 +148,7 @@ export async function matrixRow(peer: Peer, files: readonly FixtureFile[], runs?
       details: new Map(),
       unavailable: `unavailable: ${reason}`,
     });
-    return [peer.label, ...SOURCES.map(() => "unavailable"), `unavailable: ${reason}`];
+    return unavailableRow(peer.label, reason);
   }
   const { impl: opened, close } = await peer.open();
   try {
@@ -176,7 +159,7 @@ export async function matrixRow(peer: Peer, files: readonly FixtureFile[], runs?
     });
     runs?.push({ report: { ...report, implementation: peer.label }, details: recorded!.details });
     const fp = await fingerprint(opened);
-    return [peer.label, ...SOURCES.map((s) => cell(report, s)), fp.preset ?? "none"];
+    return [peer.label, ...SOURCES.map((s) => matrixCell(report, s)), fp.preset ?? "none"];
   } finally {
     await close();
   }

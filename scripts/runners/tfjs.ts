@@ -161,6 +161,9 @@ export function refusals(): { call: string; message: string }[] {
       const l = tf.layers.batchNormalization({ center: false, scale: false });
       tf.grad((input: tf.Tensor) => tf.sum(l.apply(input, { training: false }) as tf.Tensor))(x);
     }],
+    ["tf.layers.batchNormalization() on a rank-1 input (tf.batchNorm accepts it)", () => {
+      tf.layers.batchNormalization({}).apply(tf.tensor1d([1, 2, 3]), { training: false });
+    }],
     ["tf.grads of tf.batchNorm with mean/variance/scale/offset of shape [3, 1, 1] on a 2x3x4x5 input", () => {
       const p = tf.ones([3, 1, 1]);
       const x4 = tf.randomNormal([2, 3, 4, 5], 0, 1, "float32", 1);

@@ -47,6 +47,8 @@ export interface WitnessDistance {
   readonly framework?: string;
   /** For a neighbouring convention: what the case expects instead. */
   readonly expects?: string;
+  /** For a combination of mistakes (several what-ifs at once): each one's label, in the order applied. */
+  readonly parts?: readonly string[];
 }
 
 /** The diagnosis of one failing output of one step. */
@@ -84,6 +86,10 @@ interface WhatIf {
   readonly expects?: string;
   readonly kind: WitnessKind;
   readonly answer: (request: StepRequest) => StepOutputs | undefined;
+  /** For a convention what-if: the change it makes, so that it can be combined with others. */
+  readonly change?: (c: BatchNormConvention) => Partial<BatchNormConvention>;
+  /** For a combination: the labels of the what-ifs it combines. */
+  readonly parts?: readonly string[];
 }
 
 /** The other frameworks' default epsilons (PyTorch, ONNX: 1e-5; Keras, TF.js: 1e-3; their float32 roundings). */
@@ -113,6 +119,7 @@ function underConvention(
     kind: "convention",
     ...(expects ? { expects } : {}),
     answer: (r) => referenceAdapter({ ...r, convention: { ...r.convention!, ...change(r.convention!) } }),
+    change,
   };
 }
 
@@ -265,6 +272,12 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
           : undefined,
     },
   ];
+  // The "fast" variance, its sums in float32, the rest in binary64 rounded once (a port of a float32 kernel).
+  out.push({
+    label: "mean and E[x²] − E[x]² summed in float32, the rest in float64",
+    kind: "arithmetic",
+    answer: (r) => plain(r, { dtype: "float64", accumulate: "float32", variance: "moments" }),
+  });
   if (dtype !== "float32") {
     out.push({
       label: "computed in float32",
@@ -278,6 +291,50 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
       kind: "arithmetic",
       answer: (r) => plain(r, { dtype }),
     });
+  }
+  return out;
+}
+
+/** How many of an output's closest single what-ifs a combination draws from, and how many it combines at most. */
+const COMBINE = { conventions: 4, arithmetic: 12, size: 3 } as const;
+
+/**
+ * Several mistakes at once, bounded: every subset of up to `COMBINE.size` of an output's closest convention what-ifs
+ * (each changing other fields of the convention), evaluated by the reference or by one of the output's closest
+ * arithmetic what-ifs (a plain evaluator under the changed convention). Diagnoses only, like every what-if.
+ */
+function combinedWhatIfs(
+  conventions: readonly WhatIf[],
+  arithmetic: readonly WhatIf[],
+  k: BatchNormConvention,
+): WhatIf[] {
+  const subsets: WhatIf[][] = [];
+  const grow = (start: number, chosen: WhatIf[]) => {
+    if (chosen.length) subsets.push(chosen);
+    if (chosen.length === COMBINE.size) return;
+    for (let i = start; i < conventions.length; i++) grow(i + 1, [...chosen, conventions[i]]);
+  };
+  grow(0, []);
+  const out: WhatIf[] = [];
+  for (const set of subsets) {
+    const fields = set.flatMap((w) => Object.keys(w.change!(k)));
+    if (new Set(fields).size !== fields.length) continue; // two readings of one field are no combination
+    const merged = (c: BatchNormConvention) => Object.assign({}, ...set.map((w) => w.change!(c)));
+    const expects = set.map((w) => w.expects).filter((e) => e !== undefined).join("; ");
+    for (const via of [undefined, ...arithmetic]) {
+      if (set.length === 1 && !via) continue; // a single what-if: measured already
+      const parts = [...set.map((w) => w.label), ...(via ? [via.label] : [])];
+      out.push({
+        label: parts.join(" + "),
+        kind: "convention",
+        ...(expects ? { expects } : {}),
+        parts,
+        answer: (r) => {
+          const changed = { ...r, convention: { ...r.convention!, ...merged(r.convention!) } };
+          return via ? via.answer(changed) : referenceAdapter(changed);
+        },
+      });
+    }
   }
   return out;
 }
@@ -557,6 +614,11 @@ export interface DiagnoseOptions {
   readonly ignore?: readonly string[];
   /** Known findings on a (case, output) of a framework; absent: none known. */
   readonly findingFor?: (caseName: string, output: string) => KnownFinding | undefined;
+  /**
+   * What was wrong with the answers before any value was judged (runner.ts: an answer not in the case's dtype, an
+   * implementation that threw); each gets a step diagnosis, so that no failing case goes without one.
+   */
+  readonly problems?: readonly string[];
 }
 
 /**
@@ -590,6 +652,7 @@ export function diagnoseCase(
 ): CaseDiagnosis {
   const requests = caseRequests(c);
   const whatIfs = [...conventionWhatIfs(c.convention), ...arithmeticWhatIfs(c.dtype)];
+  const byLabel = new Map(whatIfs.map((w) => [w.label, w]));
   const memo = new Map<string, StepOutputs | undefined>();
   const whatIfAnswer = (w: WhatIf, i: number) => {
     const key = `${w.label}#${i}`;
@@ -638,17 +701,45 @@ export function diagnoseCase(
           limit,
       });
     }
-    for (const w of whatIfs) {
-      const got = whatIfAnswer(w, i)?.outputs?.[name];
-      if (got && got.data.length === have.data.length) {
-        add(w.label, w.kind, got.data, w.expects ? { expects: w.expects } : {});
+    const measureWhatIfs = (list: readonly WhatIf[]) => {
+      for (const w of list) {
+        const got = whatIfAnswer(w, i)?.outputs?.[name];
+        if (got && got.data.length === have.data.length) {
+          add(w.label, w.kind, got.data, {
+            ...(w.expects ? { expects: w.expects } : {}),
+            ...(w.parts ? { parts: w.parts } : {}),
+          });
+        }
       }
+    };
+    measureWhatIfs(whatIfs);
+    // Closest first; on a tie, a framework's recorded output before a what-if, a single mistake before several
+    // (the list's order).
+    const rank = () =>
+      found.map((w, order) => ({ w, order })).sort((a, b) =>
+        (a.w.distance === b.w.distance ? 0 : a.w.distance < b.w.distance || Number.isNaN(b.w.distance) ? -1 : 1) ||
+        a.order - b.order
+      ).map((x) => x.w);
+    let ranked = rank();
+    if (!(ranked[0]?.share <= 1)) {
+      // No single witness explains it: several mistakes at once, drawn from the closest single ones.
+      const k = requests[i].convention ?? c.convention;
+      const closestOf = (kind: WitnessKind, n: number) => {
+        // The closest what-if of each field (or set of fields) it changes: one epsilon, one momentum reading, ...
+        const seen = new Set<string>();
+        return ranked.filter((w) => w.kind === kind).map((w) => byLabel.get(w.witness)).filter((w) => {
+          if (w === undefined || (kind === "convention" && w.change === undefined)) return false;
+          const fields = w.change ? Object.keys(w.change(k)).sort().join() : w.label;
+          return !seen.has(fields) && seen.add(fields);
+        }).slice(0, n) as WhatIf[];
+      };
+      measureWhatIfs(combinedWhatIfs(
+        closestOf("convention", COMBINE.conventions),
+        closestOf("arithmetic", COMBINE.arithmetic),
+        k,
+      ));
+      ranked = rank();
     }
-    // Closest first; on a tie, a framework's recorded output before a what-if (the list's order).
-    const ranked = found.map((w, order) => ({ w, order })).sort((a, b) =>
-      (a.w.distance === b.w.distance ? 0 : a.w.distance < b.w.distance || Number.isNaN(b.w.distance) ? -1 : 1) ||
-      a.order - b.order
-    ).map((x) => x.w);
     const closest = ranked[0];
     const matched = closest !== undefined && closest.share <= 1;
     const finding = closest?.kind === "framework" ? options.findingFor?.(c.name, name) : undefined;
@@ -664,7 +755,42 @@ export function diagnoseCase(
       text: sentence(c, name, i, share, closest, matched, finding),
     });
   }
-  return { outputs, steps: stepDiagnoses(c, answers, whatIfs, whatIfAnswer, framework, options.ignore ?? []) };
+  const steps = stepDiagnoses(c, answers, whatIfs, whatIfAnswer, framework, options.ignore ?? []);
+  return { outputs, steps: [...steps, ...problemDiagnoses(c, answers, options.problems ?? [], steps)] };
+}
+
+/** What each answer problem (runner.ts) means, where the step diagnoses do not already say it. */
+function problemDiagnoses(
+  c: FixtureCase,
+  answers: readonly StepOutputs[],
+  problems: readonly string[],
+  said: readonly string[],
+): string[] {
+  const out: string[] = [];
+  for (const p of problems) {
+    const unrounded = p.match(/^step (\d+): (\w+)\[\d+\] = .* is not a \w+ value/);
+    const threw = p.match(/^the implementation failed: (.*)$/s);
+    if (unrounded) {
+      const i = Number(unrounded[1]), name = unrounded[2], step = c.steps[i] as ExactStep;
+      const have = answers[i]?.outputs?.[name], target = targetOf(c, step, name);
+      let rounded = "";
+      if (have && target) {
+        const d = measure(c, step, name, Array.from(have.data, (v) => roundToDType(v, c.dtype)), target).distance;
+        const share = d / budget(c.dtype, name, perChannel(c, step));
+        rounded = `; rounded to ${c.dtype} once it is ${ulps(d)} from the target (${
+          share <= 1 ? "within" : Number.isFinite(share) ? `${share.toPrecision(3)}×` : "beyond"
+        } the budget)`;
+      }
+      out.push(
+        `step ${i}: ${name} was not rounded to ${c.dtype}: computed in a wider type and answered unrounded${rounded}`,
+      );
+    } else if (threw) {
+      out.push(`the implementation threw instead of answering or refusing with a code: ${threw[1]}`);
+    } else if (said.length === 0) {
+      out.push(`answer problem: ${p}`); // the step diagnoses name missing outputs and refusals already
+    }
+  }
+  return out;
 }
 
 const ulps = (d: number) => (Number.isFinite(d) ? `${d < 10 ? d.toPrecision(2) : d.toPrecision(3)} ULP` : "non-finite");

@@ -78,11 +78,11 @@ export const FORMAT_ADDITIONS: Readonly<
   },
   "1.2": { step: ["expected_exact", "exact_scale"] },
   "1.3": {
-    // Mixed precision and center/scale apart; group statistics (a training batch split into shards, SyncBatchNorm).
+    // Mixed precision and center/scale apart; rank 1 (WebNN); group statistics (a training batch split into shards, SyncBatchNorm).
     case: ["dtypes"],
     config: ["center", "scale"],
     step: ["shards"],
-    features: ["group-statistics"],
+    features: ["group-statistics", "rank-1"],
   },
 });
 /** Versions compared as numbers: "1.10" is after "1.9". */
@@ -177,6 +177,7 @@ export const FEATURES: readonly string[] = Object.freeze([
   "channel-count",
   "edge-case",
   "group-statistics",
+  "rank-1",
 ]);
 /**
  * The outputs a step may expect, by name. Per-channel ones have shape [C].

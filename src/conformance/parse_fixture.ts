@@ -150,7 +150,7 @@ function readCase(r: Reader, v: Json, path: string): FixtureCase {
       ...readShards(r, so.shards, p, mode, x.shape),
     };
   });
-  checkConsistency(r, steps, s.num_batches_tracked, path, dtype);
+  checkConsistency(r, steps, s.num_batches_tracked, path, dtype, features);
   return {
     name: r.string(o.name, `${path}.name`),
     description: r.string(o.description, `${path}.description`),
@@ -187,13 +187,20 @@ function checkConsistency(
   initialTracked: Json,
   path: string,
   dtype: DType,
+  features: readonly string[],
 ): void {
   let tracked = typeof initialTracked === "number" ? initialTracked : 0;
   steps.forEach((step, i) => {
     const p = `${path}.steps[${i}]`;
     const x = step.inputs.x;
     const rank = x.shape.length;
-    if (rank < 2) r.fail(`${p}.inputs.x.shape`, `must have rank >= 2 (got [${x.shape.join(", ")}])`);
+    // Rank 1 (format 1.3): the case says so with the feature rank-1 (axis 0 is then the channel axis).
+    if (rank < 2 && !(rank === 1 && features.includes("rank-1"))) {
+      r.fail(
+        `${p}.inputs.x.shape`,
+        `must have rank >= 2, or rank 1 in a case with the feature "rank-1" (got [${x.shape.join(", ")}])`,
+      );
+    }
     if (step.inputs.dy && step.inputs.dy.shape.join() !== x.shape.join()) {
       r.fail(
         `${p}.inputs.dy.shape`,

@@ -628,6 +628,7 @@ export async function runSuite(
         diagnosis = diagnoseCase(c, answers, failing, {
           provenance: f.provenance,
           ignore,
+          problems,
           ...(options.findingFor ? { findingFor: options.findingFor } : {}),
         });
         // --faithful-to: every failure is a match with that framework's recorded output, and nothing else failed.

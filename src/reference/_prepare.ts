@@ -108,12 +108,13 @@ export function prepare(
   checkTensor(x, "x");
   const dtypes = checkDTypes(options?.dtypes, x.dtype);
   const rank = x.shape.length;
-  if (rank < 2) {
+  // Rank 1 (WebNN's batchNormalization, TF.js's tf.batchNorm): axis 0 is the channel axis, each value its own channel.
+  if (rank < 1) {
     throw new BatchNormError(
       "invalid_shape",
       "x.shape",
       [...x.shape],
-      "must have rank >= 2 (N, C, ...)",
+      "must have rank >= 1 ((C) or (N, C, ...))",
     );
   }
   if (c.axis < -rank || c.axis >= rank) {
@@ -125,7 +126,7 @@ export function prepare(
     );
   }
   const axis = c.axis < 0 ? c.axis + rank : c.axis;
-  if (axis === 0) {
+  if (axis === 0 && rank > 1) {
     throw new BatchNormError(
       "invalid_axis",
       "convention.axis",

@@ -38,6 +38,33 @@ export interface BackwardResult {
   readonly dgamma: OutputTensor | null;
   /** Gradient with respect to beta, shape [C]; `null` when beta does not apply (not affine, or `center: false`). */
   readonly dbeta: OutputTensor | null;
+  /**
+   * Gradient with respect to the mean used, shape [C], where that mean is an input: an eval step with running
+   * statistics (TF.js's `tf.grads` of `tf.batchNorm`); `null` where the statistics come from the batch.
+   */
+  readonly dmean?: OutputTensor | null;
+  /** Gradient with respect to the variance used, shape [C], where `dmean` has one; `null` otherwise. */
+  readonly dvar?: OutputTensor | null;
+}
+
+/**
+ * dmean and dvar of one channel in binary64, from Σdy (dbeta), dgamma = Σdy·x̂ and the channel's invstd and variance.
+ * Inside: y = γ(x − m)/sqrt(v + ε) + β, so dmean = −γ·invstd·Σdy and dvar = −½γ·invstd³·Σdy(x − m) = −½γ·invstd²·dgamma.
+ * Outside, with σ = sqrt(v) and s = σ + ε: dmean = −γΣdy/s and dvar = −γΣdy(x − m)/(2σs²) = −γ·dgamma·invstd/(2σ).
+ * A zero invstd (the `zero` rule: y = β whatever the statistics) gives 0 for both.
+ */
+function statisticsGradients(
+  outside: boolean,
+  gamma: number,
+  invStd: number,
+  variance: number,
+  dbeta: number,
+  dgamma: number,
+): [number, number] {
+  if (invStd === 0) return [0, 0];
+  const dmean = -gamma * invStd * dbeta;
+  const dvar = outside ? -gamma * dgamma * invStd / (2 * Math.sqrt(variance)) : -0.5 * gamma * invStd * invStd * dgamma;
+  return [dmean, dvar];
 }
 /**
  * Backward: the gradients of a loss with respect to x, gamma and beta, given the
@@ -196,10 +223,29 @@ export function batchNormBackward(
     wasm.threadedRun(th, kind, dxParams, 6);
   }
   if (out !== dx) { for (let k = 0; k < out.length; k++) dx[k] = roundToDType(out[k], dtype); }
+  let dmean: OutputTensor | null = null, dvar: OutputTensor | null = null;
+  if (!useBatch) {
+    const m = new Float64Array(channels), v = new Float64Array(channels);
+    for (let c = 0; c < channels; c++) {
+      [m[c], v[c]] = statisticsGradients(
+        p.c.epsilonPlacement === "outside",
+        p.gamma ? p.gamma[c] : 1,
+        stats.invStd[c],
+        stats.variance[c],
+        dbeta[c],
+        dgamma[c],
+      );
+    }
+    // Gradients with respect to the running statistics: in their dtype (mixed precision: options.dtypes.running).
+    dmean = vector(p.dtypes.running, m);
+    dvar = vector(p.dtypes.running, v);
+  }
   return {
     dx: { dtype, shape: [...x.shape], data: dx },
     dgamma: scaleOf(p.c) ? vector(p.dtypes.params, dgamma) : null,
     dbeta: centerOf(p.c) ? vector(p.dtypes.params, dbeta) : null,
+    dmean,
+    dvar,
   };
 }
 /** The six constants of backward's "inside" and "outside" dx formulas (see _kernels.wat). */
@@ -229,6 +275,8 @@ function backward64(
   const { outer, channels, inner, count } = p.layout;
   const dx = into ?? new Float64Array(p.x.length);
   const dgamma = new Float64Array(channels), dbeta = new Float64Array(channels);
+  // Eval with running statistics: the gradients with respect to them, in double-double, rounded once.
+  const dmean = useBatch ? null : new Float64Array(channels), dvar = useBatch ? null : new Float64Array(channels);
   const n: dd.DD = [count, 0];
   const zero: dd.DD = [0, 0];
   for (let c = 0; c < channels; c++) {
@@ -254,10 +302,33 @@ function backward64(
       }
     }
     exact64.gradient(p.x, g, dx, ch, m, P, R, Q);
+    if (dmean && dvar) {
+      const naive = statisticsGradients(
+        p.c.epsilonPlacement === "outside",
+        gamma,
+        inv[0],
+        stats.variance[c],
+        sumDy[0],
+        dg[0],
+      );
+      if (inv[0] === 0) {
+        dmean[c] = 0;
+        dvar[c] = 0;
+        continue;
+      }
+      const dm = dd.mul(P, sumDy);
+      dmean[c] = -dd.round(dm, -naive[0]);
+      const dv = p.c.epsilonPlacement === "inside"
+        ? dd.mul(dd.mul(P, inv), dd.mul([0.5, 0], dg))
+        : dd.div(dd.mul(P, dg), dd.mul([2, 0], dd.sqrt([stats.variance[c], stats.varianceLow?.[c] ?? 0])));
+      dvar[c] = -dd.round(dv, -naive[1]);
+    }
   }
   return {
     dx: { dtype: p.dtype, shape: [...p.shape], data: dx },
     dgamma: scaleOf(p.c) ? vector(p.dtypes.params, dgamma) : null,
     dbeta: centerOf(p.c) ? vector(p.dtypes.params, dbeta) : null,
+    dmean: dmean && vector(p.dtypes.running, dmean),
+    dvar: dvar && vector(p.dtypes.running, dvar),
   };
 }

@@ -52,7 +52,7 @@ export interface TrainResult {
  * Training forward: normalizes x with its own per-channel statistics and, when the
  * convention tracks them, updates the running statistics.
  *
- * @param x Input of rank >= 2; the channel axis is `convention.axis`.
+ * @param x Input of rank >= 2, the channel axis `convention.axis`; or of rank 1, each value its own channel (axis 0).
  * @param state Parameters and running statistics before the call (it is not modified).
  * @param convention A preset name or options over a preset; default `"pytorch"`.
  * @param options `out`: where to write y (see {@linkcode ForwardOptions}).
@@ -92,7 +92,7 @@ export function batchNormTrain(
  * Inference forward: normalizes x with the running statistics in `state` (or with
  * the batch's own when the convention does not track running statistics).
  *
- * @param x Input of rank >= 2; the channel axis is `convention.axis`.
+ * @param x Input of rank >= 2, the channel axis `convention.axis`; or of rank 1, each value its own channel (axis 0).
  * @param state Parameters and running statistics.
  * @param convention A preset name or options over a preset; default `"pytorch"`.
  * @param options `out`: where to write y (see {@linkcode ForwardOptions}).

@@ -94,7 +94,10 @@ def fsum(a):
 def step(dtype, cfg, s):
     mode, state = s["mode"], s["state"]
     x = decode(s["x"])
-    axis = cfg["axis"] % x.ndim
+    shape = x.shape
+    # Format 1.3, rank 1 (FORMAT.md "Rank 1"): axis 0 is the channel axis, each value its own channel: a batch of one.
+    x = x.reshape(1, -1) if x.ndim == 1 else x
+    axis = 1 if len(shape) == 1 else cfg["axis"] % x.ndim
     # (outer, C, inner): every channel's values in one row of a (C, n) view.
     xc = np.moveaxis(x, axis, 1)
     C = xc.shape[1]
@@ -145,7 +148,7 @@ def step(dtype, cfg, s):
         dev = (rows - mean[:, None]) - low[:, None]
         xhat = dev * invstd[:, None]
         y_rows = xhat * gamma[:, None] + beta[:, None]
-    back = lambda r: np.moveaxis(np.moveaxis(r.reshape((C,) + xc.shape[:1] + xc.shape[2:]), 0, 1), 1, axis)
+    back = lambda r: np.moveaxis(np.moveaxis(r.reshape((C,) + xc.shape[:1] + xc.shape[2:]), 0, 1), 1, axis).reshape(shape)
     out = {"y": encode(back(y_rows), dtype)}
     answer = {"outputs": out}
 
@@ -175,7 +178,7 @@ def step(dtype, cfg, s):
             answer["num_batches_tracked"] = count
 
     if "dy" in s:
-        dy = np.moveaxis(np.moveaxis(decode(s["dy"]), axis, 1), 1, 0).reshape(C, -1)
+        dy = np.moveaxis(np.moveaxis(decode(s["dy"]).reshape(x.shape), axis, 1), 1, 0).reshape(C, -1)
         with np.errstate(all="ignore"):
             dbeta = np.array([fsum(r) for r in dy])
             dgamma = np.array([fsum(d * h) for d, h in zip(dy, xhat)])
