@@ -29,6 +29,7 @@ import { onnxruntimeImplementation, referenceImplementation, tfjsImplementation 
 import { onnxruntimeWebImplementation, tfjsBackendImplementation, tfjsBackendUnavailable } from "../peers/engines.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { PYPI_ONNX_PEERS } from "../peers/pypi_onnx_peers.ts";
+import { RUST_PEERS } from "../peers/rust_peers.ts";
 import { HEADER, matrixTable, replaceMatrixTable, SOURCES } from "./_matrix_table.ts";
 import { matrixPicture } from "./matrix_picture.ts";
 import { type HtmlRun, recordDetails, renderHtmlReport } from "./html_report.ts";
@@ -39,8 +40,11 @@ const root = new URL("../../", import.meta.url);
 export interface Peer {
   /** The row's label. */
   readonly label: string;
-  /** `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts, `pypi` by tests/pypi_onnx_engines_test.ts. */
-  readonly group: "framework" | "engine" | "pypi";
+  /**
+   * `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts, `pypi` by
+   * tests/pypi_onnx_engines_test.ts, `rust` (scripts/peers/rust_peers.ts) by tests/rust_engines_test.ts.
+   */
+  readonly group: "framework" | "engine" | "pypi" | "rust";
   /** Why it cannot run on this machine, or undefined when it can. */
   readonly unavailable?: () => Promise<string | undefined>;
   /** Starts it. */
@@ -129,6 +133,7 @@ export const PEERS: readonly Peer[] = [
     { unavailable: opencvUnavailable },
   ),
   ...PYPI_ONNX_PEERS,
+  ...RUST_PEERS,
 ];
 
 function cell(report: SuiteReport, source: string): string {
