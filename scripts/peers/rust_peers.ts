@@ -23,7 +23,11 @@ export async function cargoVersion(): Promise<string | undefined> {
   const home = Deno.env.get("HOME");
   for (const cargo of ["cargo", ...(home ? [`${home}/.cargo/bin/cargo`] : [])]) {
     try {
-      const { success, stdout } = await new Deno.Command(cargo, { args: ["--version"], stdout: "piped", stderr: "null" })
+      const { success, stdout } = await new Deno.Command(cargo, {
+        args: ["--version"],
+        stdout: "piped",
+        stderr: "null",
+      })
         .output();
       if (success) return new TextDecoder().decode(stdout).trim();
     } catch {
