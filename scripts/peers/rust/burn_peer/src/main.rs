@@ -47,7 +47,7 @@ fn make<const D: usize>(t: &T, dt: DType, dev: &Device) -> Tensor<D> {
 
 fn back<const D: usize>(t: Tensor<D>) -> T {
     let shape = t.dims().to_vec();
-    let data = t.into_data_dtype(DType::F64).to_vec::<f64>().expect("float64 data");
+    let data = t.into_data_dtype(DType::F64).try_to_vec::<f64>().expect("float64 data");
     T { shape, data }
 }
 
