@@ -5,7 +5,7 @@ const root = new URL("../", import.meta.url);
 const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks;
 const testTasks = Object.entries(tasks).filter(([k]) => k.startsWith("test:"));
 /** Test tasks too slow for `deno task test` (about two minutes on 2 cores): CI runs each right after it. */
-const SEPARATE = ["test:engines", "test:pypi-onnx", "test:pypi-frameworks"];
+const SEPARATE = ["test:engines", "test:pypi-onnx", "test:pypi-frameworks", "test:rust"];
 const ci = await Deno.readTextFile(new URL(".ci/run", root));
 
 Deno.test("deno task test runs every tests/*_test.ts file, each in exactly one task", async () => {
@@ -71,6 +71,8 @@ Deno.test("each test task grants only what its files need", () => {
     "--allow-env",
     "--allow-sys",
   ]);
+  // As test:engines: the Rust peers run through the subprocess runner; the matrix module loads the in-process peers.
+  assertEquals(flags("test:rust"), ["--allow-read=.", "--allow-run", "--allow-ffi", "--allow-env", "--allow-sys"]);
   for (
     const name of [
       "test:core",
@@ -81,6 +83,7 @@ Deno.test("each test task grants only what its files need", () => {
       "test:engines",
       "test:pypi-onnx",
       "test:pypi-frameworks",
+      "test:rust",
       "test:witnesses",
     ]
   ) {

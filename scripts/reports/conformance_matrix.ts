@@ -29,6 +29,7 @@ import { onnxruntimeWebImplementation, tfjsBackendImplementation, tfjsBackendUna
 import { PYPI_PEERS } from "../peers/pypi_framework_peers.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { PYPI_ONNX_PEERS } from "../peers/pypi_onnx_peers.ts";
+import { RUST_PEERS } from "../peers/rust_peers.ts";
 import { HEADER, matrixCell, matrixTable, replaceMatrixTable, SOURCES, unavailableRow } from "./_matrix_table.ts";
 import { matrixPicture } from "./matrix_picture.ts";
 import { type HtmlRun, recordDetails, renderHtmlReport } from "./html_report.ts";
@@ -42,9 +43,10 @@ export interface Peer {
   /**
    * `framework` peers are checked by tests/matrix_test.ts, `engine` peers by tests/engines_test.ts, `pypi` peers (the
    * ONNX-family engines from PyPI) by tests/pypi_onnx_engines_test.ts, `pypi-frameworks` peers (the framework engines
-   * from PyPI) by tests/pypi_framework_engines_test.ts.
+   * from PyPI) by tests/pypi_framework_engines_test.ts, `rust` peers (scripts/peers/rust_peers.ts, from crates.io) by
+   * tests/rust_engines_test.ts.
    */
-  readonly group: "framework" | "engine" | "pypi" | "pypi-frameworks";
+  readonly group: "framework" | "engine" | "pypi" | "pypi-frameworks" | "rust";
   /** Why it cannot run on this machine, or undefined when it can. */
   readonly unavailable?: () => Promise<string | undefined>;
   /** Starts it. */
@@ -134,6 +136,7 @@ export const PEERS: readonly Peer[] = [
   ),
   ...PYPI_ONNX_PEERS,
   ...PYPI_PEERS,
+  ...RUST_PEERS,
 ];
 
 /**
