@@ -231,3 +231,33 @@ Deno.test("conform: interrupted (SIGINT) mid-case, it stops the implementation's
     await Deno.remove(beat);
   }
 });
+
+Deno.test("conform --peer: each PyPI and crates.io engine name picks exactly one matrix row, and a missing one stops the run saying why", async () => {
+  const { ENGINE_PEERS } = await import("../scripts/cli/conform.ts");
+  const { PYPI_ONNX_PEERS } = await import("../scripts/peers/pypi_onnx_peers.ts");
+  const { PYPI_PEERS } = await import("../scripts/peers/pypi_framework_peers.ts");
+  const { RUST_PEERS } = await import("../scripts/peers/rust_peers.ts");
+  const rows = { pypi_onnx: PYPI_ONNX_PEERS, pypi_frameworks: PYPI_PEERS, rust: RUST_PEERS };
+  for (const [name, [file, pattern]] of Object.entries(ENGINE_PEERS)) {
+    const matches = rows[file].filter((p) => pattern.test(p.label)).map((p) => p.label);
+    assertEquals(matches.length, 1, `--peer ${name}: ${pattern} matches ${JSON.stringify(matches)}`);
+  }
+  // Every engine row has a name.
+  const named = Object.values(ENGINE_PEERS).map(([file, pattern]) => rows[file].find((p) => pattern.test(p.label)));
+  for (const row of [...PYPI_ONNX_PEERS, ...PYPI_PEERS, ...RUST_PEERS]) {
+    assert(named.includes(row), `no --peer name for the row ${row.label}`);
+  }
+  // Where an engine cannot start here: exit 3 with the reason, never a green run. Where all can: one runs and judges.
+  for (const [name, [file, pattern]] of Object.entries(ENGINE_PEERS)) {
+    const reason = await rows[file].find((p) => pattern.test(p.label))!.unavailable?.();
+    if (!reason) continue;
+    const r = await conform("--peer", name);
+    assertEquals(r.code, 3, r.err);
+    assertStringIncludes(r.err, `the peer ${name} cannot start here`);
+    noStack(r.err);
+    return;
+  }
+  const r = await conform("--peer", "candle", "--fixtures", "fixtures/onnx-testdata");
+  assertMatch(r.out, /\d+ passed/);
+  assert(!/^0 passed/m.test(r.out), r.out);
+});

@@ -33,6 +33,7 @@ import {
 } from "../../mod.ts";
 import { REFERENCE_XFAIL } from "./reference_xfail.ts";
 import type { CaseDetail } from "../reports/html_report.ts";
+import type { Peer as MatrixPeer } from "../reports/conformance_matrix.ts";
 import { freshFlags, randomFile, runHeader, saveFailures, shardFiles, UsageError } from "./_fresh.ts";
 import { exhaustiveRun } from "./_exhaustive.ts";
 
@@ -65,7 +66,10 @@ Implementation (default: the reference):
   --module PATH|URL     an implementation module (exports adapter, supports, name; docs/browser.md), e.g. a WebGPU
                         kernel under Deno's own navigator.gpu
   --peer NAME           a built-in peer: reference, onnxruntime, tfjs (these two load npm packages), pytorch, naive;
-                        deployed engines: onnxruntime-web, tfjs-wasm, tfjs-webgpu (npm), opencv (python3-opencv)
+                        deployed engines: onnxruntime-web, tfjs-wasm, tfjs-webgpu (npm), opencv (python3-opencv);
+                        from PyPI (deno task envs): onnx-reference, onnx-reference-opset9, onnxruntime-python, openvino,
+                        openvino-f32, litert, litert-float16, pytorch2, paddle, mlx, tinygrad, ncnn; from crates.io
+                        (deno task rust): candle, burn
   --fingerprint         probe the implementation's conventions instead of running fixtures
   --timeout SECONDS     per case and per hello (default 30)
 Fixtures (default: the suite's own, hash-checked):
@@ -227,6 +231,26 @@ async function readXfail(path: string, files: readonly FixtureFile[]): Promise<E
   return json as ExpectedFailure[];
 }
 
+/**
+ * `--peer` names of the engines from PyPI and crates.io: the module that holds their matrix rows, and the row's label.
+ * Each needs its environment (`deno task envs NAME`) or binary (`deno task rust`); without it the run stops, saying why.
+ */
+export const ENGINE_PEERS: Record<string, readonly ["pypi_onnx" | "pypi_frameworks" | "rust", RegExp]> = {
+  "onnx-reference": ["pypi_onnx", /^onnx\.reference .*opset 15/],
+  "onnx-reference-opset9": ["pypi_onnx", /^onnx\.reference .*opset 9,/],
+  "onnxruntime-python": ["pypi_onnx", /^onnxruntime .*\(Python\)/],
+  "openvino": ["pypi_onnx", /^OpenVINO .*default precision hint/],
+  "openvino-f32": ["pypi_onnx", /^OpenVINO .*INFERENCE_PRECISION_HINT=f32/],
+  "litert": ["pypi_onnx", /^LiteRT (?!.*float16)/],
+  "litert-float16": ["pypi_onnx", /^LiteRT .*float16 weights/],
+  "pytorch2": ["pypi_frameworks", /^PyTorch 2/],
+  "paddle": ["pypi_frameworks", /^PaddlePaddle/],
+  "mlx": ["pypi_frameworks", /^MLX/],
+  "tinygrad": ["pypi_frameworks", /^tinygrad/],
+  "ncnn": ["pypi_frameworks", /^ncnn/],
+  "candle": ["rust", /^candle/],
+  "burn": ["rust", /^burn/],
+};
 let closeImpl: () => Promise<void> = () => Promise.resolve();
 
 async function implementation(
@@ -274,10 +298,26 @@ async function implementation(
     if (reason) throw new Exit(EXIT.noStart, `conform: the peer ${peer} cannot start here: ${reason}.`);
     return { impl: engines.tfjsBackendImplementation(backend), isReference: false };
   }
+  if (peer in ENGINE_PEERS) {
+    // The PyPI and crates.io engines: the matrix's own rows (their environments and binaries are checked first).
+    const [file, pattern] = ENGINE_PEERS[peer];
+    const modules: Record<string, () => Promise<readonly MatrixPeer[]>> = {
+      pypi_onnx: async () => (await import("../peers/pypi_onnx_peers.ts")).PYPI_ONNX_PEERS,
+      pypi_frameworks: async () => (await import("../peers/pypi_framework_peers.ts")).PYPI_PEERS,
+      rust: async () => (await import("../peers/rust_peers.ts")).RUST_PEERS,
+    };
+    const row = (await modules[file]()).find((p) => pattern.test(p.label));
+    if (!row) throw new Error(`conform: no matrix row matches ${pattern} for the peer ${peer}`);
+    const reason = await row.unavailable?.();
+    if (reason) throw new Exit(EXIT.noStart, `conform: the peer ${peer} cannot start here: ${reason}.`);
+    const { impl, close } = await row.open();
+    closeImpl = close;
+    return { impl, isReference: false };
+  }
   if (!["reference", "onnxruntime", "tfjs"].includes(peer)) {
     throw usage(
       `conform: unknown peer ${JSON.stringify(peer)}; known: reference, onnxruntime, tfjs, pytorch, naive, ` +
-        "onnxruntime-web, tfjs-wasm, tfjs-webgpu, opencv.",
+        `onnxruntime-web, tfjs-wasm, tfjs-webgpu, opencv, ${Object.keys(ENGINE_PEERS).join(", ")}.`,
     );
   }
   // A specifier Deno cannot see before the run, so that the npm packages of the in-process peers (onnxruntime-node,
