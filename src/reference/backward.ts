@@ -18,6 +18,30 @@ import { Kind } from "./_threads.ts";
 import { checkOut, type ForwardOptions, prepare, type Prepared, vector } from "./_prepare.ts";
 import { batchStats, dtype64, runningStats, type Stats } from "./_statistics.ts";
 import type { BatchNormState, Mode } from "./state.ts";
+import { restore, type SavedStatistics } from "./_saved.ts";
+
+/**
+ * Options of {@linkcode batchNormBackward}: those of the forward calls, and the forward's saved statistics.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { type BackwardOptions, batchNormBackward, batchNormTrain, tensor } from "../../mod.ts";
+ * const x = tensor("float64", [2, 1], [1, 3]), state = { gamma: [1], beta: [0] };
+ * const options: BackwardOptions = { saved: batchNormTrain(x, state).saved, out: new Float64Array(2) };
+ * const { dx } = batchNormBackward(x, x, state, "train", "pytorch", options);
+ * assert(dx.data === options.out && dx.data[0] === batchNormBackward(x, x, state, "train").dx.data[0]);
+ * ```
+ */
+export interface BackwardOptions extends ForwardOptions {
+  /**
+   * The `saved` of the training forward call on this same x (same data array, unchanged), shape, dtype and
+   * convention: backward takes its batch statistics instead of recomputing them (bit-identical, about half the
+   * work of a float32 backward). Refused (`saved_mismatch`) where it does not match the call, and in an eval step
+   * with tracked running statistics (which uses those).
+   */
+  readonly saved?: SavedStatistics;
+}
 
 /**
  * What a backward call returns.
@@ -77,7 +101,8 @@ function statisticsGradients(
  * @param state The state the forward call was given (before any update).
  * @param mode `"train"` or `"eval"`: which forward call to differentiate.
  * @param convention A preset name or options over a preset; default `"pytorch"`.
- * @param options `out`: where to write dx (see {@linkcode ForwardOptions}).
+ * @param options `out`: where to write dx (see {@linkcode ForwardOptions}); `saved`: the forward's statistics
+ *   (see {@linkcode BackwardOptions}).
  * @returns dx, and dgamma and dbeta (null where gamma or beta does not apply).
  * @throws {BatchNormError} On malformed input.
  *
@@ -97,7 +122,7 @@ export function batchNormBackward(
   state: BatchNormState,
   mode: Mode,
   convention: ConventionInput = "pytorch",
-  options: ForwardOptions = {},
+  options: BackwardOptions = {},
 ): BackwardResult {
   if (mode !== "train" && mode !== "eval") {
     throw new BatchNormError(
@@ -130,7 +155,11 @@ export function batchNormBackward(
   }
   const into = checkOut(options, p);
   const useBatch = mode === "train" || !p.c.trackRunningStats;
-  const stats = useBatch ? batchStats(p) : runningStats(p, state);
+  const stats = options.saved !== undefined
+    ? restore(options.saved, p, useBatch)
+    : useBatch
+    ? batchStats(p)
+    : runningStats(p, state);
   if (dtype64(p)) return backward64(p, dy.data, stats, useBatch, into);
   const { outer, channels, inner, count } = p.layout;
   const xs = p.x, g = dy.data;

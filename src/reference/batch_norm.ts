@@ -24,6 +24,7 @@ import * as wasm from "./_wasm.ts";
 import { checkOut, type ForwardOptions, prepare, type Prepared, vector } from "./_prepare.ts";
 import { batchStats, dtype64, runningStats, type Stats, updateRunningStats, withLow } from "./_statistics.ts";
 import type { BatchNormState, UpdatedState } from "./state.ts";
+import { save, type SavedStatistics } from "./_saved.ts";
 
 /**
  * What a training forward call returns.
@@ -47,6 +48,11 @@ export interface TrainResult {
   readonly invStd: OutputTensor;
   /** The state after the call. */
   readonly state: UpdatedState;
+  /**
+   * The batch statistics in full precision, for `batchNormBackward(x, dy, state, mode, convention, { saved })`: it
+   * then skips recomputing them from x (the same values, so the same bits). Valid while x's data is unchanged.
+   */
+  readonly saved: SavedStatistics;
 }
 /**
  * Training forward: normalizes x with its own per-channel statistics and, when the
@@ -56,7 +62,7 @@ export interface TrainResult {
  * @param state Parameters and running statistics before the call (it is not modified).
  * @param convention A preset name or options over a preset; default `"pytorch"`.
  * @param options `out`: where to write y (see {@linkcode ForwardOptions}).
- * @returns y, the batch statistics, the inverse std, and the new state.
+ * @returns y, the batch statistics, the inverse std, the new state, and the statistics saved for backward.
  * @throws {BatchNormError} On malformed input, or one value per channel under `singleValueTraining: "error"`.
  *
  * @example
@@ -86,6 +92,7 @@ export function batchNormTrain(
     batchVar: vector(saved, withLow(stats.variance, stats.varianceLow)),
     invStd: vector(saved, withLow(stats.invStd, stats.invStdLow)),
     state: updateRunningStats(p, state, stats),
+    saved: save(p, stats, out !== null && (out as unknown) === (p.x as unknown)),
   };
 }
 /**

@@ -33,7 +33,8 @@ export type BatchNormErrorCode =
   | "not_representable"
   | "unsupported_dtype"
   | "single_value_per_channel"
-  | "empty_batch";
+  | "empty_batch"
+  | "saved_mismatch";
 
 /**
  * Thrown by the reference when an input cannot be normalized. It names the

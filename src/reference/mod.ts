@@ -45,7 +45,8 @@ export {
   scaleOf,
 } from "./convention.ts";
 export { batchNormInference, batchNormTrain, type TrainResult } from "./batch_norm.ts";
-export { type BackwardResult, batchNormBackward } from "./backward.ts";
+export { type BackwardOptions, type BackwardResult, batchNormBackward } from "./backward.ts";
+export { type SavedStatistics } from "./_saved.ts";
 export {
   checkShards,
   combineMoments,
