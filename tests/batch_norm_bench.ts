@@ -66,6 +66,9 @@ await tf.setBackend("cpu");
     await arena.whenThreaded();
     const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
     const state = { gamma: ones, beta: zeros, runningMean: zeros, runningVar: ones };
+    // The forward's statistics, for backward "saved" (made once: the forward is timed on its own).
+    const { saved } = batchNormTrain(x, state, "onnx", { out: y.data });
+    const saved1 = batchNormTrain(x1, state, "onnx", { out: y1.data }).saved;
     // "before": the same calls as before the kernels (TypeScript loops, fresh outputs, x in ordinary memory)
     const plainX = { ...x, data: x.data.slice() }, plainDy = { ...dy, data: dy.data.slice() };
     const before = (f: () => unknown) => () => {
@@ -101,6 +104,12 @@ await tf.setBackend("cpu");
         what: "backward one thread",
         ms: timed(() => batchNormBackward(x1, dy1, state, "train", "onnx", { out: y1.data }), runs),
       },
+      {
+        // As PyTorch's backward (the peer) is given save_mean and save_invstd: the forward's statistics.
+        label,
+        what: "backward saved one thread",
+        ms: timed(() => batchNormBackward(x1, dy1, state, "train", "onnx", { out: y1.data, saved: saved1 }), runs),
+      },
     );
     reference.push(
       { label, what: "inference", ms: timed(() => batchNormInference(x, state, "onnx", { out: y.data }), runs) },
@@ -109,6 +118,11 @@ await tf.setBackend("cpu");
         label,
         what: "backward",
         ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx", { out: y.data }), runs),
+      },
+      {
+        label,
+        what: "backward saved",
+        ms: timed(() => batchNormBackward(x, dy, state, "train", "onnx", { out: y.data, saved }), runs),
       },
     );
     arena.close();
@@ -185,6 +199,12 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
     group: `backward ${label}`,
     fn: () => void batchNormBackward(tx, tdY, state, "train", "onnx", { out: ty.data }),
   });
+  const tSaved = batchNormTrain(tx, state, "onnx", { out: ty.data }).saved;
+  Deno.bench({
+    name: `reference backward, with the forward's statistics, in kernel memory, two threads ${label}`,
+    group: `backward ${label}`,
+    fn: () => void batchNormBackward(tx, tdY, state, "train", "onnx", { out: ty.data, saved: tSaved }),
+  });
 
   Deno.bench({ name: `copy floor ${label}`, group: `inference ${label}`, fn: () => dst.set(data) });
   Deno.bench({
@@ -258,6 +278,18 @@ for (const [label, [N, C, H, W]] of [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8
     name: `reference backward, in kernel memory ${label}`,
     group: `backward ${label}`,
     fn: () => void batchNormBackward(ax, adY, state, "train", "onnx", { out: ay.data }),
+  });
+  const aSaved = batchNormTrain(ax, state, "onnx", { out: ay.data }).saved;
+  Deno.bench({
+    name: `reference backward, with the forward's statistics, in kernel memory ${label}`,
+    group: `backward ${label}`,
+    fn: () => void batchNormBackward(ax, adY, state, "train", "onnx", { out: ay.data, saved: aSaved }),
+  });
+  const fSaved = batchNormTrain(x, state, "onnx").saved;
+  Deno.bench({
+    name: `reference backward, with the forward's statistics ${label}`,
+    group: `backward ${label}`,
+    fn: () => void batchNormBackward(x, dy, state, "train", "onnx", { saved: fSaved }),
   });
   Deno.bench({
     name: `reference backward, TypeScript loop ${label}`,
