@@ -31,6 +31,8 @@ export interface Stats {
   /** float64 only: the low parts of the double-double variance and inverse std. */
   readonly varianceLow?: Float64Array;
   readonly invStdLow?: Float64Array;
+  /** float32: y was written channel by channel as the statistics were computed (batchStats' `fuse`). */
+  readonly normalized?: boolean;
 }
 function invStdOf(variance: number, p: Prepared): number {
   if (variance === 0 && p.epsilon === 0 && p.c.zeroVarianceInvStd === "zero") {
@@ -40,7 +42,13 @@ function invStdOf(variance: number, p: Prepared): number {
     ? 1 / Math.sqrt(variance + p.epsilon)
     : 1 / (Math.sqrt(variance) + p.epsilon);
 }
-export function batchStats(p: Prepared): Stats {
+/**
+ * The batch statistics of every channel. `fuse` (float32, training forward): y, to be normalized channel by channel
+ * right after each channel's statistics, while its runs are in cache (where the one-thread kernels run; the result
+ * says so with `normalized`, and otherwise the caller normalizes as usual). Every element of y gets the operations
+ * of batch_norm.ts's normalize, so the bits are the same either way.
+ */
+export function batchStats(p: Prepared, fuse: Float32Array | null = null): Stats {
   const { outer, channels, inner, count } = p.layout;
   if (count === 0) {
     if (p.c.emptyBatch === "error") {
@@ -74,12 +82,13 @@ export function batchStats(p: Prepared): Stats {
     invStd = new Float64Array(channels);
   const x = p.x;
   // Compensated sums in the lane order of _lanes.ts, in WebAssembly SIMD where available (the same bits).
-  const staged = p.dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(x, null, null, inner) : null;
+  const staged = p.dtype === "float32" && inner >= wasm.MIN_RUN ? wasm.stageF32(x, null, fuse, inner) : null;
   const acc = new Float64Array(3 * lanes.BLOCK);
   // Two threads (a two-thread KernelArena): each pass over all channels at once, half of them on each thread, each
   // channel's sums exactly as below; the loop below then takes them from the tables instead of running the kernels.
   const th = staged ? wasm.threadedF32(staged, outer, channels, inner) : null;
   let sums: Float64Array | null = null, devs: Float64Array | null = null;
+  let normalized = fuse !== null && staged !== null && th === null;
   if (th) {
     sums = wasm.threadedRun(th, Kind.Sum, null, 0);
     const ms = new Float64Array(channels);
@@ -108,8 +117,12 @@ export function batchStats(p: Prepared): Stats {
     meanLow[c] = Number.isFinite(dev) ? dev / count : 0;
     variance[c] = Number.isNaN(m) ? NaN : v;
     invStd[c] = invStdOf(variance[c], p);
+    if (normalized) {
+      const scale = (p.gamma ? p.gamma[c] : 1) * invStd[c], shift = p.beta ? p.beta[c] : 0;
+      normalized = wasm.channelNormalizeF32(staged!, outer, channels, inner, c, [m, meanLow[c], scale, shift], fuse!);
+    }
   }
-  return { mean, meanLow, variance, invStd };
+  return { mean, meanLow, variance, invStd, normalized };
 }
 export function runningStats(p: Prepared, state: BatchNormState): Stats {
   const channels = p.layout.channels;

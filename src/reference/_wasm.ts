@@ -421,6 +421,31 @@ export function normalizeF32(
   return true;
 }
 
+/**
+ * normalizeF32 for one channel c (its runs), with the channel's constants: batch_norm.ts's training forward runs it
+ * right after the channel's statistics, while its runs are still in cache (the same operations on every element).
+ *
+ * @returns false when x is in an arena and y is not (the caller's loop then writes y).
+ */
+export function channelNormalizeF32(
+  st: Staged,
+  outer: number,
+  channels: number,
+  inner: number,
+  c: number,
+  constants: [mean: number, meanLow: number, scale: number, shift: number],
+  y: Float32Array,
+): boolean {
+  if (!st.copied && !(y.buffer === st.k.memory.buffer && y.byteOffset === st.yp)) return false;
+  for (let o = 0; o < outer; o++) {
+    const start = (o * channels + c) * inner;
+    const [xp, , yp] = runAt(st, start, inner, false);
+    st.k.normalize_f32(xp, yp, inner, ...constants);
+    runDone(st, start, inner, y);
+  }
+  return true;
+}
+
 /** Backward's sums of one channel (dy into acc's first block, dy·xhat into its second), in the kernels. */
 export function channelBackwardSumsF32(
   st: Staged,

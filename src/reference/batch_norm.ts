@@ -83,8 +83,13 @@ export function batchNormTrain(
 ): TrainResult {
   const p = prepare(x, state, convention, options);
   const out = checkOut(options, p);
-  const stats = batchStats(p);
-  const y = normalize(p, stats, out);
+  // float32: y is written channel by channel as the statistics are computed where the one-thread kernels run
+  // (stats.normalized; each channel's runs are then still in cache), else by normalize: the same bits.
+  const fuse = p.dtype === "float32" ? (out ?? allocate(p.dtype, p.x.length)) as Float32Array : null;
+  const stats = batchStats(p, fuse);
+  const y: OutputTensor = stats.normalized
+    ? { dtype: p.dtype, shape: [...p.shape], data: fuse! }
+    : normalize(p, stats, fuse ?? out);
   const { saved } = p.dtypes;
   return {
     y,
