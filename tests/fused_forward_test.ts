@@ -7,7 +7,7 @@
  * infinities and NaNs.
  */
 import { assert } from "@std/assert";
-import { batchNormTrain, KernelArena } from "../mod.ts";
+import { batchNormInference, batchNormTrain, KernelArena } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
 import { wasmAvailable } from "../src/reference/_wasm.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
@@ -44,6 +44,22 @@ Deno.test("the fused float32 training forward gives the plain path's bits wherev
         const convention = typeof conv === "string" ? conv : { ...conv, axis: conv.axis ?? 1 };
         const x = { dtype: "float32" as const, shape, data: values };
         const expected = plain.batchNormTrain(x, state, convention);
+        // Inference without tracked running statistics normalizes with the batch's: fused the same way.
+        const trackless = {
+          ...(typeof convention === "string" ? { base: convention } : convention),
+          trackRunningStats: false,
+        };
+        const inference = plain.batchNormInference(x, state, trackless).y.data;
+        const yi = new Float32Array(n);
+        ax.data.set(values);
+        batchNormInference(ax, state, trackless, { out: yi });
+        assert(same(batchNormInference(x, state, trackless).y.data, inference), "inference (batch statistics) differs");
+        assert(same(yi, inference), "inference (batch statistics), x in an arena, y outside it, differs");
+        assert(
+          same(batchNormInference(ax, state, trackless, { out: ay.data }).y.data, inference),
+          "inference in the arena differs",
+        );
+        compared += 3;
         const check = (got: ReturnType<typeof batchNormTrain>, y: ArrayLike<number>, where: string) => {
           assert(same(y, expected.y.data), `${where}: y differs`);
           assert(same(got.batchMean.data, expected.batchMean.data), `${where}: batchMean differs`);

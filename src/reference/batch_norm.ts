@@ -128,8 +128,13 @@ export function batchNormInference(
 ): { y: OutputTensor } {
   const p = prepare(x, state, convention, options);
   const out = checkOut(options, p);
-  const stats = p.c.trackRunningStats ? runningStats(p, state) : batchStats(p);
-  return { y: normalize(p, stats, out) };
+  if (p.c.trackRunningStats) return { y: normalize(p, runningStats(p, state), out) };
+  // Batch statistics: fused with normalize as in batchNormTrain.
+  const fuse = p.dtype === "float32" ? (out ?? allocate(p.dtype, p.x.length)) as Float32Array : null;
+  const stats = batchStats(p, fuse);
+  return {
+    y: stats.normalized ? { dtype: p.dtype, shape: [...p.shape], data: fuse! } : normalize(p, stats, fuse ?? out),
+  };
 }
 function normalize(p: Prepared, stats: Stats, into: TensorArray | null): OutputTensor {
   const { outer, channels, inner } = p.layout;
