@@ -87,7 +87,7 @@ export function checkOut(options: ForwardOptions, p: Prepared): TensorArray | nu
   }
   const out = options.out;
   if (out === undefined) return null;
-  const kind = allocate(p.dtype, 0).constructor;
+  const kind = p.dtype === "float64" ? Float64Array : p.dtype === "float16" ? Float16Array : Float32Array;
   if (!(out instanceof kind) || out.length !== p.x.length) {
     throw new BatchNormError(
       "invalid_option",

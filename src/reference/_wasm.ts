@@ -348,6 +348,19 @@ function runDone(st: Staged, start: number, inner: number, out: Float32Array): v
   if (st.copied) out.set(new Float32Array(st.k.memory.buffer, st.yp, inner), start);
 }
 
+// The accumulator blocks of a staging in its kernels' memory: one view per memory buffer (a staging memory that grew
+// has a new buffer), not one per channel, since a small tensor's calls are dominated by such per-channel costs.
+const accViews = new WeakMap<ArrayBuffer | SharedArrayBuffer, Float64Array>();
+function accView(st: Staged): Float64Array {
+  const buffer = st.k.memory.buffer;
+  let view = accViews.get(buffer);
+  if (view === undefined || view.byteOffset !== st.acc) {
+    view = new Float64Array(buffer, st.acc, 3 * BLOCK);
+    accViews.set(buffer, view);
+  }
+  return view;
+}
+
 /**
  * The two passes of one channel's statistics (see _lanes.ts), in the kernels: `acc` (3 blocks: Σx;
  * then, with the mean m, Σd² and Σd) is copied in, the runs added, and copied back.
@@ -360,10 +373,10 @@ export function channelSumF32(
   c: number,
   acc: Float64Array,
 ): void {
-  const view = new Float64Array(st.k.memory.buffer, st.acc, BLOCK);
-  view.set(acc.subarray(0, BLOCK));
+  const view = accView(st);
+  for (let i = 0; i < BLOCK; i++) view[i] = acc[i];
   for (let o = 0; o < outer; o++) st.k.sum_f32(runAt(st, (o * channels + c) * inner, inner, false)[0], inner, st.acc);
-  acc.set(view, 0);
+  for (let i = 0; i < BLOCK; i++) acc[i] = view[i];
 }
 
 /** See {@linkcode channelSumF32}: Σd² into acc's second block, Σd into its third, for d = x - m. */
@@ -376,12 +389,12 @@ export function channelDeviationsF32(
   m: number,
   acc: Float64Array,
 ): void {
-  const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
-  view.set(acc.subarray(BLOCK, 3 * BLOCK));
+  const view = accView(st);
+  for (let i = 0; i < 2 * BLOCK; i++) view[i] = acc[BLOCK + i];
   for (let o = 0; o < outer; o++) {
     st.k.dev_f32(runAt(st, (o * channels + c) * inner, inner, false)[0], inner, m, st.acc);
   }
-  acc.set(view, BLOCK);
+  for (let i = 0; i < 2 * BLOCK; i++) acc[BLOCK + i] = view[i];
 }
 
 /**
@@ -458,13 +471,13 @@ export function channelBackwardSumsF32(
   inv: number,
   acc: Float64Array,
 ): void {
-  const view = new Float64Array(st.k.memory.buffer, st.acc, 2 * BLOCK);
-  view.set(acc.subarray(0, 2 * BLOCK));
+  const view = accView(st);
+  for (let i = 0; i < 2 * BLOCK; i++) view[i] = acc[i];
   for (let o = 0; o < outer; o++) {
     const [xp, gp] = runAt(st, (o * channels + c) * inner, inner, true);
     st.k.bsum_f32(xp, gp, inner, m, low, inv, st.acc);
   }
-  acc.set(view, 0);
+  for (let i = 0; i < 2 * BLOCK; i++) acc[i] = view[i];
 }
 
 /**
