@@ -77,7 +77,8 @@ export const adapter: Adapter = async (req: StepRequest): Promise<StepOutputs> =
   const shape = req.x.shape;
   const rank = shape.length;
   const axis = c.axis < 0 ? c.axis + rank : c.axis;
-  if (rank < 2 || axis < 0 || axis >= rank) {
+  // Rank 1 (WebNN's, format 1.3): axis 0 is the channel axis, one value per channel (outer = inner = 1).
+  if (rank < 1 || axis < 0 || axis >= rank) {
     return refuse("invalid_shape", `x has shape [${shape}], no channel axis ${c.axis}`);
   }
   const channels = shape[axis];
