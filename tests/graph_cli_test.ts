@@ -72,6 +72,24 @@ Deno.test("judge-graph: recorded engine answers pass or fail as the fixture says
     assertEquals(r.code, 0);
     assertEquals(r.out.trim().split("\n").length, 2 * (12 + 4));
     assert(r.out.includes("fail conv3x3_pad1_bn run ncnn-pnnx: 1108 ULP (budget 152): pnnx writes"));
+    // The same verdicts from a judge written in Python from FORMAT.md alone (tests/third_party/judge_conv_bn.py).
+    for (const [path, code] of [[good, 0], [fp16, 1], [one, 1]] as const) {
+      const py = await new Deno.Command("/usr/bin/python3", {
+        args: ["tests/third_party/judge_conv_bn.py", "fixtures/graphs/conv_bn.json", path],
+        cwd: root,
+        stdout: "piped",
+      }).output();
+      assertEquals(py.code, code);
+      const ours = (await judge([path])).out.trim().split("\n");
+      const theirs = new TextDecoder().decode(py.stdout).trim().split("\n");
+      assertEquals(theirs.map((l) => l.split(" ").slice(0, 2).join(" ")), ours.map((l) => l.split(":")[0]));
+      theirs.forEach((l, i) => {
+        const e = Number(l.split(" ")[2]);
+        const m = ours[i].match(/: ([0-9.]+) ULP/);
+        if (m) assert(Math.abs(e - Number(m[1])) <= 1e-3 * Math.max(1, e), `${l} against ${ours[i]}`);
+        else assertEquals(e, Infinity);
+      });
+    }
   } finally {
     for (const p of paths) await Deno.remove(p);
   }
