@@ -54,7 +54,8 @@ Deno.test("every fixture file listed in fixtures/index.json validates against fi
 });
 
 Deno.test("every fixture file on disk is listed in the index", async () => {
-  const listed = new Set(index.files.map((f: { path: string }) => f.path));
+  // Graph cases (FORMAT.md "Graph cases") are listed apart, under `graphs`, with their own format.
+  const listed = new Set([...index.files, ...(index.graphs ?? [])].map((f: { path: string }) => f.path));
   const onDisk: string[] = [];
   for await (const dir of Deno.readDir(new URL("fixtures/", root))) {
     if (!dir.isDirectory) continue;
@@ -147,5 +148,23 @@ Deno.test("fixtures/schema.json takes format 1.3's dtypes and center/scale, and 
     const d = structuredClone(doc);
     breakIt(d);
     assert(!validate(d), "schema accepted it");
+  }
+});
+
+Deno.test("every graph-case file listed in fixtures/index.json validates against fixtures/graph_schema.json and its hash", async (t) => {
+  const validateGraph = ajv.compile(JSON.parse(await Deno.readTextFile(new URL("fixtures/graph_schema.json", root))));
+  assert(index.graphs?.length > 0, "fixtures/index.json lists no graph cases");
+  for (const { path, sha256, cases } of index.graphs) {
+    await t.step(path, async () => {
+      const bytes = await Deno.readFile(new URL(`fixtures/${path}`, root));
+      const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
+        .map((b) => b.toString(16).padStart(2, "0")).join("");
+      assertEquals(digest, sha256);
+      const doc = JSON.parse(new TextDecoder().decode(bytes));
+      assertEquals(doc.cases.length, cases);
+      assert(validateGraph(doc), ajv.errorsText(validateGraph.errors, { separator: "\n" }));
+      // Not the fixture schema: a batchnorm fixture reader refuses it by its format.
+      assert(!validate(doc));
+    });
   }
 });

@@ -3,10 +3,11 @@
 
     /usr/bin/python3 scripts/generators/exact_conv_bn.py < case.json
 
-Reads one JSON object {"x": [N, Cin, H, W] nested lists, "w": [Cout, Cin, 1, 1], "b": [Cout], "gamma", "beta",
-"mean", "var": [Cout], "epsilon": float} whose numbers are float32 values, and prints {"y": nested lists} with each
-element the binary64 value nearest to the exact result of
-    z = Σ_ci w[co, ci] · x[n, ci, h, w] + b[co]            (a 1×1 convolution, exact: rational arithmetic)
+Reads one JSON object {"x": [N, Cin, H, W] nested lists, "w": [Cout, Cin, kH, kW], "b": [Cout], "gamma", "beta",
+"mean", "var": [Cout], "epsilon": float, optionally "pads": [top, left] (zero padding on each side, symmetric; default
+0)} whose numbers are float32 values, and prints {"y": nested lists} with each element the binary64 value nearest to the
+exact result of
+    z = Σ_ci Σ_i Σ_j w[co, ci, i, j] · xp[n, ci, h + i, w + j] + b[co]   (stride 1, xp = x zero-padded; exact: rational)
     y = gamma[co] · (z − mean[co]) / sqrt(var[co] + eps) + beta[co]
 with eps the float32 value of the ONNX attribute. Independent of the suite's reference and of every engine: the sums
 and products are exact fractions; the square root and the final division are evaluated with mpmath at 400 bits and
@@ -33,28 +34,36 @@ def f32(v):
     return struct.unpack("f", struct.pack("f", v))[0]
 
 
-def main():
-    case = json.loads(sys.stdin.read())
+def exact_y(case):
+    """The exact y of the unfused graph (nested lists [N, Cout, Hout, Wout]), each rounded once to binary64."""
     x, w, b = case["x"], case["w"], case["b"]
     g, beta, mean, var = case["gamma"], case["beta"], case["mean"], case["var"]
     eps = Fraction(f32(case["epsilon"]))
-    cout, cin = len(w), len(w[0])
+    cout, cin, kh, kw = len(w), len(w[0]), len(w[0][0]), len(w[0][0][0])
+    ph, pw = case.get("pads", [0, 0])
     y = []
     for xn in x:
         yn = []
         for co in range(cout):
             inv = mpmath.mpf(1) / mpmath.sqrt(mp(Fraction(var[co]) + eps))
             plane = []
-            for h in range(len(xn[0])):
+            hin, win = len(xn[0]), len(xn[0][0])
+            for h in range(hin + 2 * ph - kh + 1):
                 row = []
-                for wi in range(len(xn[0][0])):
-                    z = sum(Fraction(w[co][ci][0][0]) * Fraction(xn[ci][h][wi]) for ci in range(cin)) + Fraction(b[co])
+                for wi in range(win + 2 * pw - kw + 1):
+                    z = sum(Fraction(w[co][ci][i][j]) * Fraction(xn[ci][h + i - ph][wi + j - pw])
+                            for ci in range(cin) for i in range(kh) for j in range(kw)
+                            if 0 <= h + i - ph < hin and 0 <= wi + j - pw < win) + Fraction(b[co])
                     centred = mp(z - Fraction(mean[co]))
                     row.append(float(mpmath.mpf(g[co]) * centred * inv + mpmath.mpf(beta[co])))
                 plane.append(row)
             yn.append(plane)
         y.append(yn)
-    print(json.dumps({"y": y}))
+    return y
+
+
+def main():
+    print(json.dumps({"y": exact_y(json.loads(sys.stdin.read()))}))
 
 
 if __name__ == "__main__":

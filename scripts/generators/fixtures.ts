@@ -70,6 +70,11 @@ for (
   const [python, install] of [
     [VENV_PYTHON, "bash scripts/cli/setup_venv.sh` first (TensorFlow, tf-keras, Keras 3, JAX/Flax)"],
     [TORCH2_PYTHON, "deno task envs torch2` first (PyTorch 2.15 for fixtures/pytorch2/, about 5.4 GB)"],
+    // The engines of the graph cases (fixtures/graphs/conv_bn.json, scripts/generators/gen_conv_bn.py).
+    ...["onnx", "openvino", "litert", "ncnn"].map((env) => [
+      `.envs/${env}/bin/python`,
+      `deno task envs ${env}\` first (fixtures/graphs/conv_bn.json records its engine runs)`,
+    ]),
   ]
 ) {
   try {
@@ -88,6 +93,31 @@ for (const g of GENERATORS) {
     console.error(`${g.dir}: ${(e as Error).message}; fixtures/index.json left as it was`);
     Deno.exit(1);
   }
+}
+
+// The graph cases (FORMAT.md "Graph cases"): their own format, with their own exact values; not annotated by the oracle.
+console.log("%cgraphs", "font-weight: bold");
+try {
+  await subprocess("/usr/bin/python3", ["scripts/generators/gen_conv_bn.py"]);
+} catch (e) {
+  console.error(`graphs: ${(e as Error).message}; fixtures/index.json left as it was`);
+  Deno.exit(1);
+}
+const graphs: { path: string; format: string; cases: number; sha256: string }[] = [];
+for (
+  const name of [...Deno.readDirSync(new URL("graphs/", fixtures))].map((e) => e.name).filter((n) =>
+    n.endsWith(".json")
+  ).sort()
+) {
+  const bytes = Deno.readFileSync(new URL(`graphs/${name}`, fixtures));
+  const doc = JSON.parse(new TextDecoder().decode(bytes));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  graphs.push({
+    path: `graphs/${name}`,
+    format: doc.format,
+    cases: doc.cases.length,
+    sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+  });
 }
 
 // The exact oracle annotates every file the generators wrote (format 1.2: expected_exact and exact_scale per step).
@@ -132,6 +162,7 @@ const index = {
   generator: "scripts/generators/fixtures.ts",
   command: "deno task fixtures",
   files,
+  graphs,
 };
 const tmp = new URL("index.json.tmp", fixtures);
 Deno.writeTextFileSync(tmp, JSON.stringify(index, null, 2) + "\n");

@@ -2,8 +2,8 @@
 """TensorFlow 2.21's TFLite converter as a line server, for the LiteRT peer (scripts/peers/pypi_onnx_peer.py litert).
 
 Run by .venv/bin/python (deno task venv). Each stdin line is {"shape": [N, ..., C] (channels-last), "epsilon",
-"gamma", "beta", "mean", "var", "float16": bool, and optionally "conv": {"w": [Cout, Cin, 1, 1], "b": [Cout]}
-(a 1×1 Conv2D before the layer)}; each stdout line the .tflite flatbuffer in base64, or
+"gamma", "beta", "mean", "var", "float16": bool, and optionally "conv": {"w": [Cout, Cin, kH, kW], "b": [Cout], "pads": [pH, pW]
+optional} (a Conv2D before the layer, stride 1: "valid" without pads, "same" with the pads "same" gives)}; each stdout line the .tflite flatbuffer in base64, or
 {"error": "..."}. The model is what users convert: a Keras BatchNormalization layer (axis -1) holding the weights,
 called in inference, traced by tf.function and converted by tf.lite.TFLiteConverter (which folds the layer into a
 MUL and an ADD by constants); with "float16", post-training float16 quantisation (Optimize.DEFAULT, supported type
@@ -32,9 +32,13 @@ def convert(spec):
     conv = spec.get("conv")
     if conv is None:
         model = tf.keras.Sequential([tf.keras.Input(shape=shape[1:], batch_size=shape[0]), layer])
-    else:  # a 1×1 Conv2D with bias before the layer; w in ONNX's [Cout, Cin, 1, 1] layout
+    else:  # a Conv2D with bias before the layer; w in ONNX's [Cout, Cin, kH, kW] layout
         w = np.array(conv["w"], dtype=np.float32)
-        conv_layer = tf.keras.layers.Conv2D(w.shape[0], 1)
+        pads = conv.get("pads", [0, 0])
+        if list(pads) not in ([0, 0], [(w.shape[2] - 1) // 2, (w.shape[3] - 1) // 2]):
+            raise ValueError(f"pads {pads}: only none or Keras's 'same' (odd kernels) are expressible")
+        padding = "valid" if list(pads) == [0, 0] else "same"
+        conv_layer = tf.keras.layers.Conv2D(w.shape[0], (w.shape[2], w.shape[3]), padding=padding)
         model = tf.keras.Sequential([tf.keras.Input(shape=shape[1:], batch_size=shape[0]), conv_layer, layer])
         conv_layer.set_weights([np.transpose(w, [2, 3, 1, 0]), vec(conv["b"])])
     layer.set_weights([vec(spec["gamma"]), vec(spec["beta"]), vec(spec["mean"]), vec(spec["var"])])

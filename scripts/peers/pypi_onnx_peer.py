@@ -32,7 +32,7 @@ against candidate formulas, y against x·sc + sh with one or two roundings): the
 
     .envs/litert/bin/python scripts/peers/pypi_onnx_peer.py litert --conv-bn < case.json
 
-runs a Keras 1×1 Conv2D → BatchNormalization pair converted by TF's converter (scripts/generators/exact_conv_bn.py
+runs a Keras Conv2D (1×1, or k×k with "same" padding) → BatchNormalization pair converted by TF's converter (scripts/generators/exact_conv_bn.py
 describes the case JSON) and prints {"ops": the model's operators, "y": NCHW}.
 
     PYTHON scripts/peers/pypi_onnx_peer.py ENGINE --run-model
@@ -426,13 +426,13 @@ def fold_evidence(channels, seed):
 
 
 def conv_bn(name, case):
-    """LiteRT on a Conv (1×1) → BatchNormalization graph converted from Keras (the converter fuses the pair): y, NCHW."""
+    """LiteRT on a Conv → BatchNormalization graph converted from Keras (the converter fuses the pair): y, NCHW."""
     peer = LiteRTPeer(name)
     x = np.array(case["x"], dtype=np.float32)
     xl = np.ascontiguousarray(np.transpose(x, [0, 2, 3, 1]))
     try:
         model = peer.convert(list(xl.shape), case["epsilon"], {k: np.array(case[k], np.float32) for k in ("gamma", "beta", "mean", "var")},
-                             conv={"w": case["w"], "b": case["b"]})
+                             conv={"w": case["w"], "b": case["b"], "pads": case.get("pads", [0, 0])})
     finally:
         peer.close()
     it = peer.lit.Interpreter(model_content=model, num_threads=1)
@@ -441,14 +441,14 @@ def conv_bn(name, case):
     it.invoke()
     y = it.get_tensor(it.get_output_details()[0]["index"])
     ops = [o["op_name"] for o in it._get_ops_details() if o["op_name"] != "DELEGATE"]
-    return {"ops": ops, "y": np.transpose(y, [0, 3, 1, 2]).astype(np.float64).tolist()}
+    return {"engine": peer.version, "ops": ops, "y": np.transpose(y, [0, 3, 1, 2]).astype(np.float64).tolist()}
 
 
 def run_model(name, req):
     feeds = {k: array(v, NP[v.get("dtype", "float32")]) for k, v in req["feeds"].items()}
-    _, run = onnx_engine(name)
+    version, run = onnx_engine(name)
     got = run(base64.b64decode(req["model"]), feeds, req["outputs"])
-    return {"outputs": {k: {"shape": list(np.asarray(v).shape), "data": [num(float(e)) for e in np.asarray(v, dtype=np.float64).ravel()]}
+    return {"engine": version, "outputs": {k: {"shape": list(np.asarray(v).shape), "data": [num(float(e)) for e in np.asarray(v, dtype=np.float64).ravel()]}
                         for k, v in zip(req["outputs"], got)}}
 
 
