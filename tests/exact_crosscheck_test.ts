@@ -38,6 +38,7 @@ function line(label: string, r: StepRequest, c: FixtureCase): string {
       convention: { ...c.convention, epsilon: num(c.convention.epsilon), epsilonFloor: num(c.convention.epsilonFloor) },
       x: tensorJson(r.x),
       ...(r.dy ? { dy: tensorJson(r.dy) } : {}),
+      ...(r.statGradients ? { statGradients: true } : {}),
       state: {
         gamma: r.state.gamma && Array.from(r.state.gamma.data, num),
         beta: r.state.beta && Array.from(r.state.beta.data, num),

@@ -160,6 +160,18 @@ def evaluate(req):
                 put("dgamma", ch, dgamma)
             if c.get("center", c["affine"]):
                 put("dbeta", ch, dbeta)
+            if req.get("statGradients") and not use_batch:
+                # Format 1.3: the gradients with respect to the running mean and variance the step normalizes with.
+                if s == 0:
+                    dmean = dvar = mpf(0)
+                elif c["epsilonPlacement"] == "inside":
+                    dmean, dvar = -g * s * dbeta, -g * s * s * s * P / 2
+                else:
+                    sigma = mpmath.sqrt(var)
+                    dmean = -g * s * dbeta
+                    dvar = -g * P * s * s / (2 * sigma) if sigma != 0 else mpf("nan") if P == 0 else -mpmath.sign(g) * mpmath.sign(P) * mpf("inf")
+                put("dmean", ch, dmean)
+                put("dvar", ch, dvar)
             for j, k in enumerate(idx):
                 if not use_batch:
                     d = g * s * dys[j]

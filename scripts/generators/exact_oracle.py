@@ -433,6 +433,9 @@ def step_exact(config, state, step, names):
                 out["dgamma"][c] = invstd_surd(sdyd, Fraction(0)).round()
             # Σ dy·(x−μ)·invstd, formed as (Σ dy·x − μ·Σ dy)·invstd by some kernels
             scale["dgamma"][c] = fin((float(sabs) + abs_m * float(sum_abs_dy)) * u)
+        if not use_batch and ("dmean" in names or "dvar" in names):
+            stat_gradients_channel(out, scale, c, inside, special, g, G, sdy, sdyd, vv, eps, u, float(sabs), abs_m,
+                                   float(sum_abs_dy))
         if "dx" in names:
             max_dy = float(max((abs(v) for v in DY), default=0))
             if not use_batch:
@@ -478,6 +481,42 @@ def step_exact(config, state, step, names):
             if k in scale:
                 scale[k][c] = 0.0
     return out, scale
+
+
+def stat_gradients_channel(out, scale, c, inside, special, g, G, sdy, sdyd, vv, eps, u, sabs, abs_m, sum_abs_dy):
+    """Format 1.3: dmean and dvar of an eval step (the gradients of sum(y·dy) with respect to the running mean m and
+    variance v it normalizes with), one channel, each correctly rounded to binary64. Inside the root, with
+    q = v + ε: dmean = −γΣdy/√q and dvar = −½γΣdy(x − m)/q^(3/2); outside, with σ = √v: dmean = −γΣdy/(σ + ε) and
+    dvar = −γΣdy(x − m)/(2σ(σ + ε)²). A zero invstd (the `zero` rule: y = β whatever the statistics) gives 0; an
+    infinite or NaN invstd, a NaN or infinite γ, or σ = 0 outside the root (dvar: a derivative at the root's branch
+    point) give the IEEE value of the formula from the rounded factors. Scales (FORMAT.md): dmean |γ|·u·Σ|dy| (the
+    terms γ·u·dy); dvar the dgamma scale times |γ|·u²/2 inside, |γ|·u/(2σ) outside (the terms of γ·u²·Σdy(x − m)/2)."""
+    zero = Fraction(0)
+    sdg = (sabs + abs_m * sum_abs_dy) * u
+    if "dmean" in out:
+        scale["dmean"][c] = fin(abs(g) * u * sum_abs_dy)
+    if "dvar" in out:
+        sigma = math.sqrt(float(vv)) if not inside and vv is not None else 0.0
+        scale["dvar"][c] = fin(abs(g) * sdg * u * u / 2) if inside else fin(abs(g) * sdg * u / (2 * sigma)) if sigma > 0 else 0.0
+    if special == "zero":
+        dm = dv = 0.0
+    elif special or not math.isfinite(g):
+        dm = ieee_mul(ieee_mul(-g, u), round_fraction(sdy))
+        dv = math.nan
+    elif inside:
+        dm = Surd(-G * sdy, zero, zero, Fraction(1), vv).round()
+        dv = Surd(-G * sdyd / 2, zero, zero, vv, vv).round()
+    else:
+        dm = Surd(-G * sdy, zero, eps, Fraction(1), vv).round()
+        if vv == 0:
+            dv = math.nan if sdyd == 0 else math.copysign(math.inf, -g * float(sdyd))
+        else:
+            # 2σ(σ + ε)² = 2(v + ε²)·σ + 4εv
+            dv = Surd(-G * sdyd, zero, 4 * eps * vv, 2 * (vv + eps * eps), vv).round()
+    if "dmean" in out:
+        out["dmean"][c] = dm
+    if "dvar" in out:
+        out["dvar"][c] = dv
 
 
 def fin(v):
@@ -559,6 +598,13 @@ def ieee_channel(config, train, use_batch, n, idx, xc, dyc, g, b, rm, rv, eps, w
             out["dbeta"][c] = round_fraction(sum(Fraction(v) for v in dyc)) if finite(*dyc) else sdy
         if "dgamma" in out:
             out["dgamma"][c] = sdx
+        if not use_batch and ("dmean" in out or "dvar" in out):  # the reference's formula in binary64
+            if "dmean" in out:
+                out["dmean"][c] = mul(mul(-g, u), sdy) if u != 0 else 0.0
+            if "dvar" in out:
+                outside = config["epsilon_placement"] == "outside"
+                out["dvar"][c] = 0.0 if u == 0 else mul(mul(-0.5 * g, mul(u, u)), sdx) if not outside else div(
+                    mul(mul(-g, sdx), u), 2 * math.sqrt(v_use) if v_use == v_use and v_use >= 0 else math.nan)
         if "dx" in out:
             for j, k in enumerate(idx):
                 if use_batch:

@@ -447,6 +447,63 @@ def center_scale_cases():
     return out
 
 
+def stat_gradient_case(name, description, features, shape, epsilon):
+    """Format 1.3's dmean and dvar: linen.BatchNorm applied with use_running_average=True, and jax.vjp of y with
+    respect to x, params and batch_stats (the running mean and variance it normalizes with: dmean, dvar)."""
+    rng = rng_of(name)
+    C = shape[-1]
+    gamma = as_f32([rng.uniform(0.5, 1.5) for _ in range(C)], [C])
+    beta = as_f32([rng.gauss(0, 0.5) for _ in range(C)], [C])
+    rm = as_f32([rng.gauss(0, 1) for _ in range(C)], [C])
+    rv = as_f32([rng.uniform(0.5, 2.0) for _ in range(C)], [C])
+    ch = Channels(rng, shape, -1)
+    x = as_f32(ch.x(), shape)
+    dy = as_f32(ch.dy(), shape)
+    mod = linen.BatchNorm(use_running_average=True, epsilon=epsilon)
+    params = {"scale": jnp.asarray(gamma), "bias": jnp.asarray(beta)}
+    stats = {"mean": jnp.asarray(rm), "var": jnp.asarray(rv)}
+    y, vjp_fn = jax.vjp(lambda xx, p, st: mod.apply({"params": p, "batch_stats": st}, xx), jnp.asarray(x), params,
+                        stats)
+    dx, dp, dst = vjp_fn(jnp.asarray(dy))
+    expected = {"y": tensor("float32", np.asarray(y)), "dx": tensor("float32", np.asarray(dx)),
+                "dgamma": tensor("float32", np.asarray(dp["scale"])), "dbeta": tensor("float32", np.asarray(dp["bias"])),
+                "dmean": tensor("float32", np.asarray(dst["mean"])), "dvar": tensor("float32", np.asarray(dst["var"]))}
+    return {
+        "name": name,
+        "description": description,
+        "features": features,
+        "api": "flax.linen.BatchNorm(use_running_average=True); jax.vjp with respect to x, params and batch_stats",
+        "seed": seed_of(name),
+        "dtype": "float32",
+        "config": {
+            "axis": -1, "epsilon": fround(epsilon), "epsilon_floor": 0.0, "epsilon_placement": "inside",
+            "momentum": 0.99, "momentum_kind": "old", "running_variance": "biased", "affine": True,
+            "track_running_stats": True, "single_value_training": "allow", "zero_variance_invstd": "ieee",
+            "empty_batch": "nan",
+        },
+        "initial_state": {"gamma": tensor("float32", gamma), "beta": tensor("float32", beta),
+                          "running_mean": tensor("float32", rm), "running_var": tensor("float32", rv)},
+        "steps": [{"mode": "eval", "inputs": {"x": tensor("float32", x), "dy": tensor("float32", dy)},
+                   "expected": expected}],
+        "framework_call": {"module": "linen", "use_running_average": True, "epsilon": epsilon,
+                           "vjp": ["x", "params", "batch_stats"]},
+    }
+
+
+def stat_gradient_cases():
+    return [
+        stat_gradient_case(
+            "flax linen.BatchNorm float32 2x4x5x3 NHWC use_running_average gradients with respect to batch_stats",
+            "Inference with the running statistics (use_running_average=True); jax.vjp differentiates y with respect "
+            "to x, scale, bias and the batch_stats mean and var: dmean and dvar (format 1.3).",
+            ["inference", "backward"], [2, 4, 5, 3], 1e-5),
+        stat_gradient_case(
+            "flax linen.BatchNorm float32 4x4x4x3 NHWC epsilon=0.75 gradients with respect to batch_stats",
+            "epsilon comparable to the variance: dvar shows epsilon inside the root (rsqrt(var + epsilon)).",
+            ["inference", "backward", "epsilon-placement", "epsilon-value"], [4, 4, 4, 3], 0.75),
+    ]
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     if SYNC:
@@ -512,6 +569,15 @@ def main():
     for name, cases_1_3 in [("mixed_precision.json", mixed_cases()), ("center_scale.json", center_scale_cases())]:
         emit(os.path.join(OUT, name), document_1_3({**prov, "notes": notes_1_3}, cases_1_3))
         print(f"fixtures/flax/{name}: {len(cases_1_3)} cases (format 1.3)")
+    stat_notes = [
+        "Format 1.3: dmean and dvar, the gradients of sum(y * dy) with respect to the running mean and variance a "
+        "use_running_average=True call normalizes with (the batch_stats collection, passed to jax.vjp beside x and "
+        "params). expected: what Flax computed (float32). No expected_float64: the exact values judge every output.",
+        "linen's _normalize: y = (x - mean) * (rsqrt(var + epsilon) * scale) + bias; epsilon enters as a float32 value.",
+    ]
+    cs = stat_gradient_cases()
+    emit(os.path.join(OUT, "statistics_gradients.json"), document_1_3({**prov, "notes": stat_notes}, cs))
+    print(f"fixtures/flax/statistics_gradients.json: {len(cs)} cases (format 1.3)")
     finish()
 
 

@@ -553,6 +553,75 @@ def moments_cases():
     return out
 
 
+def stat_gradient_case(name, description, features, shape, dtype, epsilon, center=0.0):
+    """Format 1.3's dmean and dvar: tf.nn.batch_normalization with given mean and variance (an eval step with
+    running statistics), tf.GradientTape watching x, scale, offset, mean and variance. No float64 twin: the exact
+    values judge every output."""
+    seed = seed_of(name)
+    rng = random.Random(seed)
+    C = shape[-1]
+    gamma = [rng.uniform(0.5, 1.5) for _ in range(C)]
+    beta = [rng.gauss(0, 0.5) for _ in range(C)]
+    rmean = [center + rng.gauss(0, 0.25 if center else 1) for _ in range(C)]
+    rvar = [rng.uniform(0.5, 2.0) for _ in range(C)]
+    ch = Channels(rng, shape, -1)
+    if center:
+        ch.means = [center + m / 8 for m in ch.means]
+    xv, dyv = ch.x(), ch.dy()
+    const = lambda v, s: tf.constant(as_dtype(v, s, dtype))  # noqa: E731
+    x, dy = const(xv, shape), const(dyv, shape)
+    g_, b_, m_, v_ = const(gamma, [C]), const(beta, [C]), const(rmean, [C]), const(rvar, [C])
+    with tf.GradientTape() as tape:
+        tape.watch([x, g_, b_, m_, v_])
+        y = tf.nn.batch_normalization(x, m_, v_, b_, g_, epsilon)
+        loss = tf.reduce_sum(y * dy)
+    dx, dg, db, dm, dv = tape.gradient(loss, [x, g_, b_, m_, v_])
+    expected = {"y": enc(y, dtype), "dx": enc(dx, dtype), "dgamma": enc(dg, dtype), "dbeta": enc(db, dtype),
+                "dmean": enc(dm, dtype), "dvar": enc(dv, dtype)}
+    vec = lambda v: tensor(dtype, [C], as_dtype(v, [C], dtype))  # noqa: E731
+    return {
+        "name": name,
+        "description": description,
+        "features": features,
+        "api": "tf.nn.batch_normalization; tf.GradientTape watching mean and variance",
+        "seed": seed,
+        "dtype": dtype,
+        "config": {
+            "axis": -1, "epsilon": epsilon, "epsilon_floor": 0.0, "epsilon_placement": "inside",
+            "momentum": 0.99, "momentum_kind": "old", "running_variance": "biased", "affine": True,
+            "track_running_stats": True, "single_value_training": "allow", "zero_variance_invstd": "ieee",
+            "empty_batch": "nan",
+        },
+        "initial_state": {"gamma": vec(gamma), "beta": vec(beta), "running_mean": vec(rmean), "running_var": vec(rvar)},
+        "steps": [{"mode": "eval", "inputs": {"x": enc(x, dtype), "dy": enc(dy, dtype)}, "expected": expected}],
+        "framework_call": {"variance_epsilon": epsilon, "watched": ["x", "scale", "offset", "mean", "variance"],
+                           "y": "x * inv + (offset - mean * inv), inv = rsqrt(variance + variance_epsilon) * scale (nn_impl.py)"},
+    }
+
+
+def stat_gradient_cases():
+    out = []
+    for dtype in ["float32", "float64"]:
+        # epsilon a float32 value: the float32 call adds it as a float32 constant, the float64 call as given.
+        out.append(stat_gradient_case(
+            f"tensorflow tf.nn.batch_normalization {dtype} 2x4x5x3 gradients with respect to mean and variance",
+            "Given mean and variance (the running statistics of an eval step), watched by tf.GradientTape: dmean and "
+            "dvar are autodiff through y = x * inv + (offset - mean * inv), inv = rsqrt(variance + epsilon) * scale.",
+            ["inference", "backward", "functional-api"], [2, 4, 5, 3], dtype, 2.0 ** -10))
+        out.append(stat_gradient_case(
+            f"tensorflow tf.nn.batch_normalization {dtype} 6x3 variance_epsilon=0.75 gradients with respect to mean "
+            "and variance",
+            "variance_epsilon comparable to the variance: dvar differs between epsilon inside and outside the root.",
+            ["inference", "backward", "functional-api", "epsilon-placement", "epsilon-value"], [6, 3], dtype, 0.75))
+        out.append(stat_gradient_case(
+            f"tensorflow tf.nn.batch_normalization {dtype} 2x4x5x3 data and mean near 100 gradients with respect to "
+            "mean and variance",
+            "x and the given mean near 100: x - mean cancels; the formula's form (mean * inv subtracted from offset) "
+            "shows in dvar's rounding.",
+            ["inference", "backward", "functional-api", "large-mean"], [2, 4, 5, 3], dtype, 2.0 ** -10, center=100.0))
+    return out
+
+
 # ---------------------------------------------------------------- tf-keras (Keras 2) BatchNormalization
 
 
@@ -843,7 +912,19 @@ def main():
         "center/scale: center=False creates no beta, scale=False no gamma (build); config records them separately "
         "(format 1.3), with affine = center and scale.",
     ]
+    stat_notes = [
+        "Format 1.3: dmean and dvar, the gradients of sum(y * dy) with respect to the mean and variance "
+        "tf.nn.batch_normalization is given (an eval step's running statistics), by tf.GradientTape watching them; "
+        "the other outputs likewise. expected: what TensorFlow computed in the case's dtype. No expected_float64: "
+        "the exact values judge every output.",
+        "tf.nn.batch_normalization computes y = x * inv + (offset - mean * inv), inv = rsqrt(variance + epsilon) * "
+        "scale (nn_impl.py); its gradients are autodiff of those ops (Rsqrt's gradient -0.5 * inv^3 * dinv).",
+        "epsilon is 2^-10 or 0.75 (float32 values): the float32 call adds it as a float32 constant.",
+    ]
     files_1_3 = [
+        (tfdir, "statistics_gradients.json", provenance(
+            "tensorflow", "TensorFlow", tf.__version__, "tf.nn.batch_normalization; tf.GradientTape", stat_notes),
+         stat_gradient_cases()),
         (tfdir, "mixed_precision.json", provenance("tensorflow", "TensorFlow", tf.__version__, fused_api, mixed_notes,
                                                    {"unsupported": refusals}), fused_mixed_cases()),
         (kdir, "mixed_precision.json", provenance(

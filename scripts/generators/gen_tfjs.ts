@@ -16,6 +16,7 @@ import { conventionToConfig, PRESETS } from "../../mod.ts";
 import { channelData, fixtureText, hashName, type InputFn, normalStream, writeAtomic } from "./_fixture_io.ts";
 import { channelsLastShape, EDGE_SCENARIOS, type EdgeScenario } from "./_edge_scenarios.ts";
 import { batchNormOp, refusals, TFJS_VERSION, TfjsLayer, useCpu } from "../runners/tfjs.ts";
+import { generate as generateStatGradients } from "./gen_tfjs_stat_gradients.ts";
 
 /** Base seed; each case's seed is SEED ^ hash(name). */
 export const SEED = 20261122;
@@ -540,6 +541,7 @@ export async function generate(root: URL): Promise<void> {
   const edges = await buildDocument(root, TFJS_EDGE_CASES);
   writeAtomic(new URL("edge_cases.json", dir), fixtureText(edges));
   console.log(`fixtures/tfjs/edge_cases.json: ${(edges.cases as unknown[]).length} cases`);
+  await generateStatGradients(root); // format 1.3's dmean and dvar (tf.grads with respect to mean and variance)
 }
 
 if (import.meta.main) await generate(new URL("../../", import.meta.url));

@@ -285,6 +285,28 @@ export const VECTORS: readonly Vector[] = [
     actual: [1.234375],
     intended: false,
   },
+  {
+    name: "dvar (1.3) is a per-channel output: n = 40, 42 ULP pass",
+    why: "the gradient with respect to the running variance is a sum over the channel: budget 6 × ceil(√40) = 42",
+    dtype: "float32",
+    output: "dvar",
+    n: 40,
+    exact: [-2.8284271247461903],
+    scale: [3],
+    actual: [Math.fround(-2.8284271247461903) - 42 * 2 * u32],
+    intended: true,
+  },
+  {
+    name: "dvar (1.3) with the wrong power of the root fails",
+    why: "−½γ·P/(v + ε) for −½γ·P/(v + ε)^(3/2) with P = 2, v + ε = 0.5: −2 for −2.83, 3.5 million ULP off",
+    dtype: "float32",
+    output: "dvar",
+    n: 40,
+    exact: [-2.8284271247461903],
+    scale: [3],
+    actual: [-2],
+    intended: false,
+  },
 ];
 
 /** The vectors with the TypeScript judge's verdict and share of budget. */

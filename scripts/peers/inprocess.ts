@@ -11,7 +11,12 @@ import { runOnnxBatchNorm } from "../runners/onnxruntime.ts";
 import { TfjsLayer, useCpu } from "../runners/tfjs.ts";
 
 /** The reference as an implementation (every capability). */
-export const referenceImplementation: Implementation = { name: "reference", adapter: referenceAdapter };
+export const referenceImplementation: Implementation = {
+  name: "reference",
+  adapter: referenceAdapter,
+  // It differentiates with respect to the running statistics too (format 1.3's dmean and dvar).
+  supports: { statGradients: true },
+};
 
 /** A per-channel state tensor as plain numbers, or C copies of its default when the state lacks it. */
 export const per = (t: Tensor | undefined, C: number, fill: number): number[] =>

@@ -135,6 +135,43 @@ export function batchNormOp(
   return out;
 }
 
+/**
+ * `tf.batchNorm` in inference with its gradients with respect to x, the mean and variance it is given, and scale and
+ * offset when given (format 1.3's dmean and dvar): `tf.grads` of sum(y·dy), float32, parameters of shape [C].
+ *
+ * @param shape x's shape (channels last).
+ * @param x The input, row-major.
+ * @param p The per-channel mean, variance, optional offset and scale, and epsilon.
+ * @param dy The output gradient.
+ * @returns y, dx, dmean, dvar, and dgamma, dbeta when scale and offset are given.
+ */
+export function batchNormStatGradients(
+  shape: readonly number[],
+  x: number[],
+  p: { mean: number[]; variance: number[]; offset?: number[]; scale?: number[]; epsilon: number },
+  dy: number[],
+): Record<string, number[]> {
+  const C = shape[shape.length - 1];
+  const t = (v: number[]) => tf.tensor(v, [C], "float32");
+  const xt = tf.tensor(x, [...shape], "float32"), dyt = tf.tensor(dy, [...shape], "float32");
+  const mean = t(p.mean), variance = t(p.variance);
+  const affine = p.offset !== undefined && p.scale !== undefined;
+  const out: Record<string, number[]> = {
+    y: Array.from(
+      tf.batchNorm(xt, mean, variance, affine ? t(p.offset!) : undefined, affine ? t(p.scale!) : undefined, p.epsilon)
+        .dataSync(),
+    ),
+  };
+  const args = affine ? [xt, mean, variance, t(p.scale!), t(p.offset!)] : [xt, mean, variance];
+  const grads = tf.grads((...a: tf.Tensor[]) =>
+    tf.sum(tf.mul(tf.batchNorm(a[0], a[1], a[2], affine ? a[4] : undefined, affine ? a[3] : undefined, p.epsilon), dyt))
+  )(args);
+  const data = (k: number) => Array.from(grads[k].dataSync());
+  Object.assign(out, { dx: data(0), dmean: data(1), dvar: data(2) });
+  if (affine) Object.assign(out, { dgamma: data(3), dbeta: data(4) });
+  return out;
+}
+
 /** What TF.js refuses, captured live. */
 export function refusals(): { call: string; message: string }[] {
   const out = [];

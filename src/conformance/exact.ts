@@ -226,6 +226,8 @@ interface ChannelFacts {
   /** Σ|dy·(x − μ)| exactly, when everything is finite. */
   readonly sumAbsDyDev?: Rational;
   readonly emptyUnchanged: boolean;
+  /** Epsilon inside the root. */
+  readonly inside: boolean;
   /** The running update's weights (tracked training steps). */
   readonly weights?: { w: Rational; keep: Rational; corr: Rational };
 }
@@ -286,6 +288,13 @@ function channelScales(scales: Map<string, number[]>, ch: number, f: ChannelFact
   if (noStats) return;
   const sabs = f.sumAbsDyDev ?? ZERO;
   set("dgamma", fin((f64(sabs) + absM * f64(sumAbsDy)) * u));
+  if (!f.useBatch) {
+    // Format 1.3: dmean's terms γ·u·dy; dvar's those of γ·u²·Σdy(x − m)/2 (inside) or γ·u·Σdy(x − m)·u/(2σ) (outside).
+    const sdg = (f64(sabs) + absM * f64(sumAbsDy)) * u;
+    set("dmean", fin(absG * u * f64(sumAbsDy)));
+    const sigma = f.inside ? 0 : Math.sqrt(f.rv);
+    set("dvar", f.inside ? fin(absG * sdg * u * u / 2) : sigma > 0 ? fin(absG * sdg * u / (2 * sigma)) : 0);
+  }
   if (!gbFinite) return;
   let maxDy = 0;
   for (const v of dys) maxDy = Math.max(maxDy, Math.abs(v));
@@ -297,6 +306,27 @@ function channelScales(scales: Map<string, number[]>, ch: number, f: ChannelFact
   const meanAbsDy = f64(rmul(sumAbsDy, invN));
   const second = f64(rmul(sabs, invN)) * (maxD + absM) * u * u;
   set("dx", fin(absG * u * (maxDy + meanAbsDy) + absG * u * second));
+}
+
+/**
+ * Format 1.3: dmean and dvar of one channel of an eval step, the gradients of sum(y·dy) with respect to the running
+ * mean m and variance v it normalizes with (s = invstd, P = Σdy·(x − m), Σdy = dbeta). Inside the root:
+ * dmean = −γ·s·Σdy, dvar = −½γ·s³·P; outside, with σ = √v: dmean = −γ·s·Σdy, dvar = −γ·P·s²/(2σ). A zero invstd
+ * (the `zero` rule: y = β whatever the statistics) gives 0 for both; an infinite or NaN invstd or γ gives dmean's IEEE
+ * product and a NaN dvar; σ = 0 outside the root gives a dvar of ±∞ (NaN when P = 0), the derivative at the root's
+ * branch point. The same rules as the Python oracle's `stat_gradients_channel`.
+ */
+function statisticsGradients(K: Field, inside: boolean, G: Val, s: Val, sigma: Val, dbeta: Val, P: Val): [Val, Val] {
+  if (typeof s !== "number" && K.signF(s) === 0) return [F0, F0];
+  const dmean = K.mul(K.mul(K.neg(G), s), dbeta);
+  if (typeof s === "number" || typeof G === "number") return [dmean, NaN];
+  if (typeof P === "number") return [dmean, K.scale(K.mul(K.mul(K.mul(G, s), s), K.mul(P, s)), rat(-1n, 2n))];
+  if (inside) return [dmean, K.scale(K.mul(K.mul(K.mul(G, s), s), K.mul(P, s)), rat(-1n, 2n))];
+  if (typeof sigma === "number" || K.signF(sigma) === 0) {
+    const sp = K.signF(P);
+    return [dmean, sp === 0 ? NaN : -K.signF(G) * sp * Infinity];
+  }
+  return [dmean, K.scale(K.mul(K.mul(K.mul(G, P), K.mul(s, s)), K.inv(sigma)), rat(-1n, 2n))];
 }
 
 /** The exact outputs of one step, before rounding. */
@@ -371,6 +401,9 @@ function evaluate(request: StepRequest): Evaluation {
   if (mode === "train") names.push("batch_mean", "batch_var", "saved_invstd");
   if (mode === "train" && tracked) names.push("running_mean", "running_var");
   if (dy) names.push("dx", ...(scaled ? ["dgamma"] : []), ...(center ? ["dbeta"] : []));
+  // Format 1.3: dmean and dvar, the gradients with respect to the running statistics, when the step asks for them.
+  const statGradients = request.statGradients === true && mode === "eval" && tracked && dy !== undefined;
+  if (statGradients) names.push("dmean", "dvar");
   const outputs: Evaluation["outputs"] = new Map();
   const scales: Evaluation["scales"] = new Map(names.map((name) => [name, new Array<number>(channels).fill(0)]));
   for (const name of names) {
@@ -529,6 +562,11 @@ function evaluate(request: StepRequest): Evaluation {
         : K.mul(P, s);
       if (scaled) put("dgamma", ch, dgamma, K);
       if (center) put("dbeta", ch, dbeta, K);
+      if (statGradients) {
+        const [dmean, dvar] = statisticsGradients(K, c.epsilonPlacement === "inside", G, s, sigma, dbeta, P);
+        put("dmean", ch, dmean, K);
+        put("dvar", ch, dvar, K);
+      }
       const invN = n === 0 ? ZERO : rat(1n, BigInt(n));
       if (!useBatch) {
         const a = K.mul(G, s);
@@ -567,6 +605,7 @@ function evaluate(request: StepRequest): Evaluation {
       devFinite,
       sumAbsDyDev,
       emptyUnchanged: c.emptyBatch === "unchanged",
+      inside: c.epsilonPlacement === "inside",
       weights: tracked && mode === "train" ? momentumWeights(c, state.num_batches_tracked + 1, n) : undefined,
     });
   }

@@ -55,6 +55,7 @@ export const FORMAT_ADDITIONS: Readonly<
       readonly config?: readonly string[];
       readonly step?: readonly string[];
       readonly features?: readonly string[];
+      readonly outputs?: readonly string[];
     }
   >
 > = Object.freeze({
@@ -83,6 +84,8 @@ export const FORMAT_ADDITIONS: Readonly<
     config: ["center", "scale"],
     step: ["shards"],
     features: ["group-statistics", "rank-1"],
+    // Gradients with respect to the running mean and variance an eval step normalizes with (TF.js, TensorFlow autodiff).
+    outputs: ["dmean", "dvar"],
   },
 });
 /** Versions compared as numbers: "1.10" is after "1.9". */
@@ -111,7 +114,7 @@ export function newerField(
   const cases = (json as { cases?: unknown })?.cases;
   if (!Array.isArray(cases)) return undefined;
   const newer = Object.entries(FORMAT_ADDITIONS).filter(([v]) => minorOf(v) > minorOf(declared));
-  const find = (kind: "case" | "config" | "step" | "features", name: string) =>
+  const find = (kind: "case" | "config" | "step" | "features" | "outputs", name: string) =>
     newer.find(([, added]) => added[kind]?.includes(name))?.[0];
   for (const [i, c] of cases.entries()) {
     if (c === null || typeof c !== "object") continue;
@@ -133,6 +136,11 @@ export function newerField(
       for (const k of Object.keys((st ?? {}) as object)) {
         const v = find("step", k);
         if (v) return { path: `${at}.steps[${j}].${k}`, field: k, version: v };
+      }
+      const expected = (st as { expected?: unknown } | null)?.expected;
+      for (const k of Object.keys(expected !== null && typeof expected === "object" ? expected : {})) {
+        const v = find("outputs", k);
+        if (v) return { path: `${at}.steps[${j}].expected.${k}`, field: `output "${k}"`, version: v };
       }
     }
   }
@@ -199,6 +207,8 @@ export const OUTPUT_NAMES: readonly string[] = Object.freeze([
   "dx",
   "dgamma",
   "dbeta",
+  "dmean",
+  "dvar",
 ]);
 /**
  * The groups of tensors that carry their own dtype in a mixed-precision case (format 1.3's `dtypes`).
@@ -215,7 +225,8 @@ export const DTYPE_GROUPS: readonly DTypeGroup[] = Object.freeze(["data", "param
 export type DTypeGroup = "data" | "params" | "running" | "saved";
 /**
  * The group of each tensor a case holds (inputs, state, outputs): `data` x, dy, y, dx; `params` gamma, beta and their
- * gradients; `running` the running statistics (state and outputs); `saved` the batch statistics and inverse std.
+ * gradients; `running` the running statistics (state and outputs) and the gradients with respect to them (`dmean`,
+ * `dvar`, format 1.3); `saved` the batch statistics and inverse std.
  *
  * @example
  * ```ts
@@ -235,6 +246,8 @@ export const TENSOR_GROUP: Readonly<Record<string, DTypeGroup>> = Object.freeze(
   dbeta: "params",
   running_mean: "running",
   running_var: "running",
+  dmean: "running",
+  dvar: "running",
   batch_mean: "saved",
   batch_var: "saved",
   saved_invstd: "saved",
@@ -256,7 +269,7 @@ export interface CaseDTypes {
   readonly data: DType;
   /** gamma, beta, dgamma, dbeta. */
   readonly params: DType;
-  /** running_mean, running_var (initial state and outputs). */
+  /** running_mean, running_var (initial state and outputs), dmean, dvar. */
   readonly running: DType;
   /** batch_mean, batch_var, saved_invstd. */
   readonly saved: DType;

@@ -92,6 +92,11 @@ export interface StepRequest {
    * combined across shards, which equal the whole batch's.
    */
   readonly shards?: readonly number[];
+  /**
+   * Format 1.3: the step (eval, with dy) expects `dmean` and `dvar`, the gradients of sum(y·dy) with respect to the
+   * running mean and variance it normalizes with. Sent only to an implementation that declares `statGradients`.
+   */
+  readonly statGradients?: boolean;
 }
 
 /**
@@ -286,6 +291,10 @@ export function referenceAdapter(request: StepRequest): StepOutputs {
       outputs.dx = g.dx;
       if (g.dgamma) outputs.dgamma = g.dgamma;
       if (g.dbeta) outputs.dbeta = g.dbeta;
+      if (request.statGradients && g.dmean && g.dvar) {
+        outputs.dmean = g.dmean;
+        outputs.dvar = g.dvar;
+      }
     }
     return tracked === undefined ? { outputs } : { outputs, num_batches_tracked: tracked };
   } catch (e) {
@@ -349,6 +358,7 @@ export function caseRequests(c: FixtureCase): StepRequest[] {
       dy: step.inputs.dy,
       state,
       ...(step.shards ? { shards: step.shards } : {}),
+      ...(step.expected?.dmean !== undefined || step.expected?.dvar !== undefined ? { statGradients: true } : {}),
     };
     state = nextState(state, step, c.convention);
     return request;

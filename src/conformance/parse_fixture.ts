@@ -216,6 +216,13 @@ function checkConsistency(
         if (name !== "y" && name !== "dx" && t.shape.length !== 1) {
           r.fail(`${p}.${key}.${name}.shape`, "a per-channel output must have rank 1");
         }
+        // Format 1.3: the gradients with respect to the running statistics an eval step is given, so eval with dy.
+        if ((name === "dmean" || name === "dvar") && (step.mode !== "eval" || !step.inputs.dy)) {
+          r.fail(
+            `${p}.${key}.${name}`,
+            "only an eval step with dy has gradients with respect to the running statistics",
+          );
+        }
       }
     }
     if (step.expectedFloat64) {

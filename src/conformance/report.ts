@@ -96,6 +96,8 @@ export function formatSummary(report: SuiteReport): string {
     const why = (o: string) =>
       caps?.backward === false && GRADIENTS.includes(o)
         ? "the implementation declared backward: false"
+        : (o === "dmean" || o === "dvar") && caps?.statGradients !== true
+        ? "the implementation does not declare statGradients (format 1.3)"
         : "not among the outputs the implementation declared";
     const byWhy = Map.groupBy([...unchecked], ([o]) => why(o));
     for (const [reason, outs] of byWhy) {

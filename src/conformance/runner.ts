@@ -57,6 +57,13 @@ export interface Capabilities {
    * statistics are the whole batch's), never skipped.
    */
   readonly shards?: boolean;
+  /**
+   * Format 1.3: whether it computes `dmean` and `dvar`, the gradients with respect to the running mean and variance of
+   * an eval step with dy. **Absent means no** (unlike the other capabilities: few implementations differentiate with
+   * respect to their statistics): a step is then not asked for them, they are not judged (the report lists them as
+   * unchecked), and every other output is judged as before.
+   */
+  readonly statGradients?: boolean;
 }
 
 /**
@@ -249,7 +256,18 @@ export function namesFramework(wanted: string, framework: string, version: strin
   return version === at || version.startsWith(`${at}.`) || (version.startsWith(at) && !/\d/.test(version[at.length]));
 }
 
-const GRADIENTS = ["dx", "dgamma", "dbeta"];
+const GRADIENTS = ["dx", "dgamma", "dbeta", "dmean", "dvar"];
+const STAT_GRADIENTS = ["dmean", "dvar"];
+
+/** A step without dmean and dvar in its expectations (for an implementation that does not compute them). */
+function withoutStatGradients(s: FixtureStep): FixtureStep {
+  if (!s.expected) return s;
+  const { dmean: _m, dvar: _v, ...expected } = s.expected;
+  if (!s.expectedExact) return { ...s, expected };
+  const { dmean: _em, dvar: _ev, ...expectedExact } = s.expectedExact;
+  const { dmean: _sm, dvar: _sv, ...exactScale } = s.exactScale ?? {};
+  return { ...s, expected, expectedExact, ...(s.exactScale ? { exactScale } : {}) };
+}
 
 /**
  * Whether a case is in a selection.
@@ -520,7 +538,8 @@ export async function runSuite(
   const cases: CaseReport[] = [];
   const caps = impl.supports ?? {};
   const ignore = [...OUTPUT_NAMES, "num_batches_tracked"].filter((o) =>
-    (caps.backward === false && GRADIENTS.includes(o)) || (caps.outputs !== undefined && !caps.outputs.includes(o))
+    (caps.backward === false && GRADIENTS.includes(o)) || (caps.outputs !== undefined && !caps.outputs.includes(o)) ||
+    (caps.statGradients !== true && STAT_GRADIENTS.includes(o))
   );
   // What each case is run as (its convention possibly substituted or replaced by a declared equivalent) and whether it
   // is skipped, decided before the run: an implementation that sends cases ahead (protocol 1.1's batches) is told the
@@ -541,12 +560,22 @@ export async function runSuite(
     const judgedOut = sub ? [...ignore, ...sub.unchecked] : ignore;
     // The convention sent: the case's (or its substitution), fields the implementation cannot take replaced by
     // declared values that compute the same here (relevance.ts, declaredConvention).
+    const unsplit = caps.shards === false && c.steps.some((s) => s.shards);
+    // dmean and dvar are asked only of an implementation that declares them (the request's statGradients follows
+    // the step's expectations, so they leave the expectations it is run with; they are unchecked anyway).
+    const noStatGradients = caps.statGradients !== true &&
+      c.steps.some((s) => s.expected?.dmean !== undefined || s.expected?.dvar !== undefined);
     const run: FixtureCase = {
       ...c,
       convention: declaredConvention(c, sub ? sub.convention : c.convention, caps.conventions ?? {}),
       // Shards go only to an implementation that takes them; the others get the unsplit batch (same expectations).
-      ...(caps.shards === false && c.steps.some((s) => s.shards)
-        ? { steps: c.steps.map(({ shards: _, ...s }) => s) }
+      ...(unsplit || noStatGradients
+        ? {
+          steps: c.steps.map(({ shards, ...s }) => {
+            const step = unsplit || shards === undefined ? s : { ...s, shards };
+            return noStatGradients ? withoutStatGradients(step) : step;
+          }),
+        }
         : {}),
     };
     const judgeable = c.steps.some((s) =>

@@ -556,6 +556,8 @@ function caseMessage(id: number, requests: readonly StepRequest[], c: FixtureCas
       ...(r.dy ? { dy: encodeTensor(r.dy) } : {}),
       state: encodeState(r.state),
       ...(r.shards ? { shards: r.shards } : {}),
+      // Format 1.3: the step expects dmean and dvar (only ever set for a program that declared stat_gradients).
+      ...(r.statGradients ? { stat_gradients: true } : {}),
     })),
   });
 }
@@ -613,6 +615,8 @@ function readCapabilities(v: unknown): Capabilities {
     ).map((m) => ({ data: m.data, params: m.params, running: m.running, saved: m.saved }))
     : [];
   caps.centerScale = s.center_scale === true;
+  // Format 1.3's dmean and dvar: asked only of a program that declares stat_gradients.
+  caps.statGradients = s.stat_gradients === true;
   if (s.conventions && typeof s.conventions === "object") {
     caps.conventions = Object.fromEntries(
       Object.entries(s.conventions as Record<string, unknown>).filter(([k, a]) =>

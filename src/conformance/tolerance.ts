@@ -44,7 +44,8 @@
  * An output passes when max_i err_i <= TOLERANCE[d] · k, where k = 1 for the
  * elementwise outputs (y, dx) and k = ceil(sqrt(n)) for the per-channel
  * reductions over the channel's n elements (batch_mean, batch_var,
- * saved_invstd, running_mean, running_var, dgamma, dbeta): summing n values in
+ * saved_invstd, running_mean, running_var, dgamma, dbeta, and format 1.3's
+ * dmean, dvar): summing n values in
  * dtype d accumulates rounding error that grows like sqrt(n) (WebNN's
  * conformance tests likewise scale reduction tolerances with the element count).
  * Measured: PyTorch's float32 dgamma, summed in float32, was 10 ULP of the peak
@@ -111,6 +112,9 @@ export const REDUCTION_OUTPUTS: readonly string[] = Object.freeze([
   "running_var",
   "dgamma",
   "dbeta",
+  // Format 1.3: the gradients with respect to the running mean and variance of an eval step, sums over the channel too.
+  "dmean",
+  "dvar",
 ]);
 
 /**

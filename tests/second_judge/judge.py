@@ -24,7 +24,8 @@ FORMATS = {
     "bfloat16": (8, -126, 3.3895313892515355e38),
 }
 B = {"float64": 16, "float32": 6, "float16": 6, "bfloat16": 6}
-PER_CHANNEL = {"batch_mean", "batch_var", "saved_invstd", "running_mean", "running_var", "dgamma", "dbeta"}
+PER_CHANNEL = {"batch_mean", "batch_var", "saved_invstd", "running_mean", "running_var", "dgamma", "dbeta", "dmean",
+               "dvar"}
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -84,7 +85,8 @@ def vectors(path):
 
 # Format 1.3 ("Mixed precision and center/scale"): the group of each output, whose dtype it is judged in.
 GROUP = {"y": "data", "dx": "data", "dgamma": "params", "dbeta": "params", "running_mean": "running",
-         "running_var": "running", "batch_mean": "saved", "batch_var": "saved", "saved_invstd": "saved"}
+         "running_var": "running", "batch_mean": "saved", "batch_var": "saved", "saved_invstd": "saved",
+         "dmean": "running", "dvar": "running"}
 
 
 def cases(fixture_path, answers_path):
