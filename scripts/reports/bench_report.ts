@@ -53,7 +53,9 @@ const bench = await new Deno.Command(Deno.execPath(), {
     "bench",
     "--json",
     "--allow-read=.",
-    "--allow-run=.envs/bench/bin/python,.envs/torch2/bin/python,/usr/bin/python3",
+    // The same peers as `deno task bench` (deno.json): one list of the native peers' programs.
+    (JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))).tasks.bench as string).split(" ")
+      .find((w) => w.startsWith("--allow-run="))!,
     "--allow-ffi",
     "--allow-env",
     "--allow-sys",
