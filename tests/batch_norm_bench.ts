@@ -4,7 +4,8 @@
  * and training_mode; session reused, tensors wrapping the same buffers), TF.js cpu
  * (inference op and training-mode gradients, channels-last: the layout its kernels
  * handle), and the memory floor: copying the same bytes (Float32Array.prototype.set).
- * Native peers (onnxruntime, PyTorch 2 and 1.13 from Python, each in its own process: scripts/bench/native.ts) and the
+ * Native peers (onnxruntime, PyTorch 2 and 1.13 from Python, each in its own process: scripts/bench/native.ts; the
+ * matrix's other native engines through their peer programs' --bench modes: scripts/bench/engine_peers.ts) and the
  * same-technology peers (onnxruntime-web wasm, TF.js wasm backend: scripts/bench/wasm_peers.ts) are timed first,
  * beside the reference timed the same way; their ratios go to stderr.
  * scripts/reports/bench_report.ts turns a run into the README's table of ratios.
@@ -17,6 +18,7 @@ import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
 import { NATIVE_PEERS, runNativePeer, timed, type Timing } from "../scripts/bench/native.ts";
 import { runWasmPeers } from "../scripts/bench/wasm_peers.ts";
+import { ENGINE_PEERS, runEnginePeer } from "../scripts/bench/engine_peers.ts";
 
 await tf.setBackend("cpu");
 
@@ -39,6 +41,9 @@ await tf.setBackend("cpu");
   };
   const peers = [];
   for (const peer of NATIVE_PEERS) peers.push(await runNativePeer(peer, req));
+  // The matrix's other native engines (OpenVINO, onnx.reference, LiteRT, PaddlePaddle, MLX, tinygrad, ncnn, candle,
+  // burn), each timed by its own peer program's --bench mode (medians only); a missing one is reported as missing.
+  for (const peer of ENGINE_PEERS) peers.push(await runEnginePeer(peer, req.shapes, runs));
   // The same-technology peers (WebAssembly in this process, one thread), on the same data; TF.js's gradients take
   // seconds a call on the big shape, so 5 of them are timed.
   const wasmPeers = await runWasmPeers(
@@ -135,8 +140,13 @@ await tf.setBackend("cpu");
   for (const p of [...peers, ...wasmPeers]) {
     if (p.missing) lines.push(`  ${p.peer}: MISSING (${p.missing})`);
     for (const r of p.results) {
-      const ref = reference.find((q) => q.label === r.label && q.what === r.what)!;
-      const old = reference.find((q) => q.label === r.label && q.what === `${r.what} before`)!;
+      const ref = reference.find((q) => q.label === r.label && q.what === r.what);
+      const old = reference.find((q) => q.label === r.label && q.what === `${r.what} before`);
+      if (!ref || !old) {
+        // A call the reference has no twin of (an engine's forward and backward timed together): the peer alone.
+        lines.push(`  ${r.label} ${r.what} ${p.peer} ${p.version} ${f(r.ms)} (no reference call to compare)`);
+        continue;
+      }
       lines.push(
         `  ${r.label} ${r.what.padEnd(9)} reference ${f(ref.ms)}  ${p.peer} ${p.version} ${f(r.ms)}  ratio ${
           (ref.ms[0] / r.ms[0]).toFixed(2)

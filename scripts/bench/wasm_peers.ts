@@ -70,12 +70,27 @@ async function onnxruntimeWeb(shapes: readonly WasmPeerShape[], runs: number): P
 }
 
 /** TensorFlow.js, wasm backend (SIMD, one thread); the previous backend is selected again afterwards. */
-async function tfjsWasm(shapes: readonly WasmPeerShape[], runs: number, backwardRuns: number): Promise<PeerReport> {
-  const peer = "TF.js wasm backend";
+function tfjsWasm(shapes: readonly WasmPeerShape[], runs: number, backwardRuns: number): Promise<PeerReport> {
+  return tfjsBackend("wasm", shapes, runs, backwardRuns);
+}
+
+/**
+ * TensorFlow.js on `backend` ("wasm", "cpu"), timed as the wasm backend is; backward only where `backwardRuns` > 0.
+ * The previous backend is selected again afterwards.
+ */
+export async function tfjsBackend(
+  backend: string,
+  shapes: readonly WasmPeerShape[],
+  runs: number,
+  backwardRuns: number,
+): Promise<PeerReport> {
+  const peer = `TF.js ${backend} backend`;
   let previous: string | undefined;
   try {
     previous = tf.getBackend();
-    if (!(await tf.setBackend("wasm"))) return { peer, missing: 'tf.setBackend("wasm") returned false', results: [] };
+    if (!(await tf.setBackend(backend))) {
+      return { peer, missing: `tf.setBackend("${backend}") returned false`, results: [] };
+    }
     await tf.ready();
     const results: PeerReport["results"] = [];
     for (const { label, shape, x, dy } of shapes) {
@@ -98,7 +113,9 @@ async function tfjsWasm(shapes: readonly WasmPeerShape[], runs: number, backward
           ms: await timedAsync(run(() => tf.batchNorm(xs, mean, variance, beta, gamma, 1e-5)), runs),
         },
         { label, what: "training", ms: await timedAsync(run(() => training(xs, gamma, beta)), runs) },
-        {
+      );
+      if (backwardRuns > 0) {
+        results.push({
           label,
           what: "backward",
           ms: await timedAsync(
@@ -109,15 +126,15 @@ async function tfjsWasm(shapes: readonly WasmPeerShape[], runs: number, backward
             ),
             backwardRuns,
           ),
-        },
-      );
+        });
+      }
       tf.dispose([xs, dys, gamma, beta, mean, variance]);
     }
     return { peer, version: tf.version_core, results };
   } catch (e) {
     return { peer, missing: String(e), results: [] };
   } finally {
-    if (previous && previous !== "wasm") await tf.setBackend(previous);
+    if (previous && previous !== backend) await tf.setBackend(previous);
   }
 }
 

@@ -53,7 +53,9 @@ const bench = await new Deno.Command(Deno.execPath(), {
     "bench",
     "--json",
     "--allow-read=.",
-    "--allow-run=.envs/bench/bin/python,.envs/torch2/bin/python,/usr/bin/python3",
+    // The same peers as `deno task bench` (deno.json): one list of the native peers' programs.
+    (JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))).tasks.bench as string).split(" ")
+      .find((w) => w.startsWith("--allow-run="))!,
     "--allow-ffi",
     "--allow-env",
     "--allow-sys",
@@ -347,7 +349,10 @@ const section = [
   `Against native kernels, each timed in its own process (scripts/bench/native.ts), medians of ${native.runs} calls, ` +
   "the reference with its tensors in kernel memory (`KernelArena` with `threads: 2`; y and dx into caller-owned outputs " +
   "there). One thread: the same in a one-thread arena. Before: the same calls as before the WebAssembly kernels " +
-  "(TypeScript loops, fresh outputs, one thread), in the same run:",
+  "(TypeScript loops, fresh outputs, one thread), in the same run. The native peers are onnxruntime and PyTorch 2 and " +
+  "1.13 from Python (scripts/bench/native_peers.py) and the matrix's other native engines, each timed by its own peer " +
+  "program's `--bench` mode (scripts/bench/engine_peers.ts: OpenVINO, onnx.reference, LiteRT, PaddlePaddle, MLX, " +
+  "tinygrad, ncnn, candle, burn; they report medians only, so their range reads median–median); the fastest is the anchor:",
   "",
   markdownTable([
     "shape",
