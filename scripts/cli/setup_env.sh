@@ -2,7 +2,9 @@
 # Installs pinned Python environments: envs/NAME.txt (wheels pinned with SHA-256) into .envs/NAME/.
 # Usage: bash scripts/cli/setup_env.sh NAME...   (deno task envs NAME...; no NAME: every envs/*.txt)
 #        bash scripts/cli/setup_env.sh --into DIR FILE   (one requirements file into DIR; deno task venv uses it)
-# The first line of a requirements file that starts with "# import:" lists the modules that must import afterwards.
+# The first line of a requirements file that starts with "# import:" lists the modules that must import afterwards;
+# a line "# import-env: NAME=VALUE ..." sets environment variables for that check (KERAS_BACKEND=torch: Keras 3 imports
+# its default backend, TensorFlow, unless told otherwise).
 # Every wheel is installed without dependency resolution (--no-deps --require-hashes --only-binary=:all:), so the
 # environment is exactly the file. Idempotent: DIR/requirements.sha256 records the file it was built from.
 # Built in DIR.tmp/ and renamed, so an interrupted install leaves no half-built environment behind.
@@ -23,13 +25,14 @@ done
 
 # install FILE DIR: the environment of FILE in DIR, unless DIR was built from this very FILE.
 install() {
-  local file=$1 dir=$2 want imports start
+  local file=$1 dir=$2 want imports import_env start
   want=$(sha256sum "$file" | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/requirements.sha256" 2>/dev/null)" = "$want" ]; then
     echo "$dir/ is up to date with $file"
     return
   fi
   imports=$(sed -n 's/^# import:[[:space:]]*//p' "$file" | head -n1)
+  import_env=$(sed -n 's/^# import-env:[[:space:]]*//p' "$file" | head -n1)
   mkdir -p "$(dirname "$dir")"
   rm -rf "$dir.tmp"
   trap 'rm -rf "'"$dir"'.tmp"' EXIT
@@ -38,7 +41,8 @@ install() {
   "$dir.tmp/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
     --only-binary=:all: -r "$file"
   if [ -n "$imports" ]; then
-    "$dir.tmp/bin/python" -c "import $(echo "$imports" | tr ' ' ',')" ||
+    # shellcheck disable=SC2086 # import_env: NAME=VALUE words, split on purpose
+    env $import_env "$dir.tmp/bin/python" -c "import $(echo "$imports" | tr ' ' ',')" ||
       { echo "setup_env: $file: the installed packages do not import ($imports)" >&2; exit 1; }
   fi
   echo "$want" >"$dir.tmp/requirements.sha256"
