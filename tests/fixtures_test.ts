@@ -427,6 +427,14 @@ const LISTED_EXCEEDANCES: readonly { case: string; outputs: readonly string[]; r
       "jax.vjp through the folded form gives dgamma as sum(dy * x) * inv' - mean * sum(dy) * inv': cancellation, " +
       "16.6 ULP of the peak at n = 4 (budget 12).",
   },
+  // Keras 3's torch backend takes the batch variance as E[x^2] - E[x]^2 in float32 (keras/src/backend/torch/nn.py
+  // moments; TensorFlow's tf.nn.moments and JAX's jnp.var are two-pass): the same inputs as the tensorflow and jax
+  // cases above, where those backends pass. A scratch run with a two-pass torch moments passes (finding F-26).
+  {
+    case: "keras 3 torch BatchNormalization float32 6x3 rank 2 defaults train x3 then eval",
+    outputs: ["y", "dx", "dgamma"],
+    reason: "One-pass variance: y 17.2, dx 27.7, dgamma 23.8 ULP of the peak off; two-pass on the same inputs passes.",
+  },
   // Flax's default use_fast_variance=True computes var = max(0, E[x^2] - E[x]^2) in float32 (flax/linen/normalization.py
   // and flax/nnx/nn/normalization.py, _compute_stats): cancellation when |mean|/std is a few units. The same inputs with
   // use_fast_variance=False stay within the policy (the "use_fast_variance=False" cases beside these).

@@ -4,7 +4,9 @@
  * hold in the installed packages.
  *
  * Without .venv/ (a machine where `bash scripts/cli/setup_venv.sh` was not run) these tests are ignored, with the reason in
- * their names; under CI (CI=true) a missing .venv/ fails instead, since .ci/run installs it.
+ * their names; under CI (CI=true) a missing .venv/ fails instead, since .ci/run installs it. Keras 3's torch backend
+ * runs from .envs/torch2/ (PyTorch 2.15 and the same Keras, envs/torch2.txt): its tests are ignored without it, with
+ * the reason in their names (CI installs it before `deno task fixtures`).
  */
 import { assert, assertEquals } from "@std/assert";
 
@@ -20,11 +22,22 @@ const installed = (() => {
 const inCi = Deno.env.get("CI") === "true";
 const SKIP = " (ignored: .venv/ not installed; run `bash scripts/cli/setup_venv.sh`)";
 
+const TORCH2_PYTHON = ".envs/torch2/bin/python";
+const torch2Installed = (() => {
+  try {
+    return Deno.statSync(new URL(TORCH2_PYTHON, root)).isFile;
+  } catch {
+    return false;
+  }
+})();
+const TORCH2_SKIP = " (ignored: .envs/torch2/ not installed; run `deno task envs torch2`)";
+
 async function python(
   args: string[],
   env: Record<string, string> = {},
+  bin: string = PYTHON,
 ): Promise<{ code: number; out: string; stdout: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(PYTHON, {
+  const { code, stdout, stderr } = await new Deno.Command(bin, {
     args,
     cwd: root,
     env,
@@ -92,6 +105,52 @@ for (const backend of ["tensorflow", "jax"]) {
     },
   );
 }
+
+/** A live test of Keras 3's torch backend: ignored, with the reason in its name, when .envs/torch2/ is absent. */
+function liveTorch2(name: string, fn: () => Promise<void>) {
+  Deno.test({ name: torch2Installed ? name : name + TORCH2_SKIP, ignore: !torch2Installed, fn });
+}
+
+liveTorch2(
+  "scripts/generators/gen_keras.py torch --check: Keras 3 on torch (PyTorch 2.15) reproduces its fixtures byte for byte",
+  async () => {
+    const r = await python(["scripts/generators/gen_keras.py", "torch", "--check"], {}, TORCH2_PYTHON);
+    assertEquals(r.code, 0, r.out);
+    assert(r.out.includes("every file identical"), r.out);
+  },
+);
+
+liveTorch2(
+  "Keras 3's torch backend, read live: float64 computes in float32, and ops.moments takes E[x^2] - E[x]^2 (F-26)",
+  async () => {
+    const r = await python(
+      [
+        "-c",
+        [
+          "import keras, torch",
+          "import numpy as np",
+          // A channel of mean 3000 and spread 1: E[x^2] - E[x]^2 in float32 loses the variance, two-pass keeps it.
+          "x = np.array([2999.0, 3001.0, 2999.0, 3001.0], np.float32)[:, None] + np.float32(0.25)",
+          "_, v = keras.ops.moments(keras.ops.convert_to_tensor(x), [0])",
+          "print(keras.__version__, torch.__version__, keras.backend.result_type('float64', 'float32'),",
+          "      float(v[0]), float(np.var(x, axis=0, dtype=np.float32)[0]))",
+        ].join("\n"),
+      ],
+      { KERAS_BACKEND: "torch", CUDA_VISIBLE_DEVICES: "" },
+      TORCH2_PYTHON,
+    );
+    assertEquals(r.code, 0, r.out);
+    const [keras, torch, f64, onePass, twoPass] = r.stdout.trim().split("\n").at(-1)!.split(" ");
+    const pinned = Deno.readTextFileSync(new URL("envs/torch2.txt", root));
+    assertEquals([keras, torch.split("+")[0], f64], [
+      pinned.match(/^keras==(\S+)/m)![1],
+      pinned.match(/^torch==(\S+)/m)![1],
+      "float32",
+    ]);
+    assertEquals(Number(twoPass), 1, "numpy's two-pass float32 variance of ±1 around 3000.25 is exactly 1");
+    assert(Number(onePass) !== 1, `Keras's torch moments gave the exact variance ${onePass}: no longer one-pass?`);
+  },
+);
 
 live(
   "scripts/generators/gen_flax.py [--sync] --check: Flax linen, nnx and axis_name over 4 devices reproduce their fixtures byte for byte",

@@ -227,14 +227,15 @@ export const CAUSES: readonly Cause[] = [
   },
   {
     id: "F-20",
-    title: "Keras 3 computes a float64 layer in float32 on JAX",
-    framework: /^Keras 3 \(jax backend\)$/,
+    title: "Keras 3 computes a float64 layer in float32 on JAX and torch",
+    framework: /^Keras 3 \((jax|torch) backend\)$/,
     cases: /dtype=float64 .*computed in float32/,
     cause: "BatchNormalization.call casts x, the variables and the statistics to backend.result_type(x.dtype, " +
       "'float32') (batch_normalization.py:345-348), and result_type maps float64 to float32 on every backend but " +
       "TensorFlow (BIT64_TO_BIT32_DTYPE, dtypes.py:240), even with jax x64 enabled: y, dx, the gradients and the " +
-      "moving averages of a float64 layer come back as float64 tensors of float32 accuracy, about 1e7–1e8 float64 " +
-      "ULP from exact. On TensorFlow the same layer computes in float64 and stays within the policy",
+      "moving averages of a float64 layer come back as float64 tensors of float32 accuracy, about 1e8–1e10 float64 " +
+      "ULP from exact (torch's one-pass float32 variance, F-26, adds to it). On TensorFlow the same layer computes in " +
+      "float64 and stays within the policy",
     source: "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/common/dtypes.py#L240 ; " +
       "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/layers/normalization/batch_normalization.py#L345-L348",
   },
@@ -244,11 +245,13 @@ export const CAUSES: readonly Cause[] = [
     framework: /^Keras 3/,
     cases: /ops\.moments float16 .*clipped to 65504/,
     cause: "on float16 or bfloat16 data keras.ops.moments computes in float32, then clips the mean and variance to " +
-      "float16's finite range before casting back (jax/nn.py:1061-1066, tensorflow/nn.py:1508-1509): a variance " +
+      "float16's finite range before casting back (jax/nn.py:1061-1066, tensorflow/nn.py:1508-1509, torch/nn.py:" +
+      "989-998, float16 only there): a variance " +
       "beyond 65504 (+Infinity when rounded to float16) comes back as 65504, and y normalized with it is hundreds of " +
       "float16 ULP off. The BatchNormalization layer does not reach the clip (it casts x to float32 first)",
     source: "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/jax/nn.py#L1061-L1066 ; " +
-      "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/tensorflow/nn.py#L1508-L1509",
+      "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/tensorflow/nn.py#L1508-L1509 ; " +
+      "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/torch/nn.py#L989-L998",
   },
   {
     id: "F-22",
@@ -296,6 +299,20 @@ export const CAUSES: readonly Cause[] = [
       "the differences avg − m (1e-2) carry the rounding of avg and of each device's mean (ulp(1e4) ≈ 1.8e-12), and so " +
       "does the variance (replayed on CPU over gloo with the kernel's formula: the kernel itself is CUDA-only)",
     source: "https://github.com/pytorch/pytorch/blob/v2.15.0/aten/src/ATen/native/cuda/Normalization.cuh",
+  },
+  {
+    id: "F-26",
+    title: "Keras 3's torch backend computes the batch variance as E[x²] − E[x]²",
+    framework: /^Keras 3 \(torch backend\)$/,
+    cases: /^keras 3 torch BatchNormalization float32 /,
+    outputs: ["y", "dx"],
+    cause: "keras.ops.moments on the torch backend takes variance = mean(square(x)) − square(mean(x)) in float32 " +
+      "(torch/nn.py:976-982, commented 'faster but less numerically stable'), where the TensorFlow backend calls " +
+      "tf.nn.moments, the mean of squared differences from the mean (tensorflow/nn.py:1547-1548), and JAX jnp.var: on " +
+      "the same inputs as the other backends (channel means around 2) y and dx come out up to 8 float32 ULP of the " +
+      "peak from exact, 1.15–1.33 times the budget, where TensorFlow and JAX stay within 0.35 of it. Replacing the " +
+      "torch moments by a two-pass variance in a scratch run of the same cases brings every output within 0.34",
+    source: "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/torch/nn.py#L959-L1001",
   },
 ];
 

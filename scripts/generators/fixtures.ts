@@ -43,6 +43,8 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
       for (const backend of ["tensorflow", "jax"]) {
         await subprocess(VENV_PYTHON, ["scripts/generators/gen_keras.py", backend]);
       }
+      // The torch backend needs PyTorch 2: Keras 3.15.1 is installed beside it in .envs/torch2/ (envs/torch2.txt).
+      await subprocess(TORCH2_PYTHON, ["scripts/generators/gen_keras.py", "torch"]);
     },
   },
   {
@@ -69,7 +71,10 @@ async function subprocess(bin: string, args: string[]): Promise<void> {
 for (
   const [python, install] of [
     [VENV_PYTHON, "bash scripts/cli/setup_venv.sh` first (TensorFlow, tf-keras, Keras 3, JAX/Flax)"],
-    [TORCH2_PYTHON, "deno task envs torch2` first (PyTorch 2.15 for fixtures/pytorch2/, about 5.4 GB)"],
+    [
+      TORCH2_PYTHON,
+      "deno task envs torch2` first (PyTorch 2.15 and Keras 3 for fixtures/pytorch2/ and fixtures/keras/, about 5.4 GB)",
+    ],
     // The engines of the graph cases (fixtures/graphs/conv_bn.json, scripts/generators/gen_conv_bn.py).
     ...["onnx", "openvino", "litert", "ncnn"].map((env) => [
       `.envs/${env}/bin/python`,

@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""Golden BatchNorm fixtures from real Keras 3 (`keras.layers.BatchNormalization`) on one backend, run in .venv/.
+"""Golden BatchNorm fixtures from real Keras 3 (`keras.layers.BatchNormalization`) on one backend.
 
-`.venv/bin/python scripts/generators/gen_keras.py tensorflow|jax [--check]`, run once per backend by
-`deno task fixtures`; writes fixtures/keras/<backend>_backend.json. One convention (momentum 0.99 on the old value,
-epsilon 1e-3, biased moving variance, statistics by ops.moments, y by ops.batch_normalization), one real run per
-backend. The torch backend is not run: it needs PyTorch 2, and this project's PyTorch is Debian's 1.13.
+`.venv/bin/python scripts/generators/gen_keras.py tensorflow|jax` and
+`.envs/torch2/bin/python scripts/generators/gen_keras.py torch`, run once per backend by `deno task fixtures`; writes
+fixtures/keras/<backend>_backend.json, mixed_precision_<backend>.json and center_scale_<backend>.json. One convention
+(momentum 0.99 on the old value, epsilon 1e-3, biased moving variance, statistics by ops.moments, y by
+ops.batch_normalization), three real runs: the TensorFlow and JAX backends from .venv/ (requirements.txt), the torch
+backend from .envs/torch2/ (PyTorch 2.15 with the same Keras 3.15.1, envs/torch2.txt). Each case's name, seed and
+inputs are the same on every backend but for the backend's name, so the three runs are comparable case by case.
 
-Gradients: tf.GradientTape (TensorFlow backend), jax.vjp of the layer's stateless_call (JAX backend).
+Gradients: tf.GradientTape (TensorFlow backend), jax.vjp of the layer's stateless_call (JAX backend), torch autograd
+(Tensor.backward, torch backend).
 expected_float64 of the float32 cases is COMPOSED (scripts/generators/_witness_common.py formula_twin, numpy float64):
 Keras 3 has no float64 run that is a float64 computation on every backend (keras/src/backend/common/dtypes.py
-result_type computes a float64 layer in float32 on JAX).
+result_type computes a float64 layer in float32 on JAX and torch).
 """
 
 import os
 import sys
 
 BACKEND = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
-if BACKEND not in ("tensorflow", "jax"):
-    sys.exit("usage: gen_keras.py tensorflow|jax [--check]")
+if BACKEND not in ("tensorflow", "jax", "torch"):
+    sys.exit("usage: gen_keras.py tensorflow|jax|torch [--check]")
 os.environ["KERAS_BACKEND"] = BACKEND
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,12 +46,50 @@ if BACKEND == "tensorflow":
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.experimental.enable_op_determinism()
     ENGINE = f"tensorflow-cpu {tf.__version__}, oneDNN off (TF_ENABLE_ONEDNN_OPTS=0), 1 thread, op determinism on"
-else:
+elif BACKEND == "jax":
     import jax
 
     import jaxlib
 
     ENGINE = f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, CPU, one Eigen thread (XLA_FLAGS)"
+else:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    ENGINE = f"torch {torch.__version__}, CPU, 1 thread, deterministic algorithms on"
+
+
+def to_np(value):
+    """A backend tensor or variable value as a numpy array (torch: detached from autograd first)."""
+    if BACKEND == "torch":
+        value = value.detach().cpu()
+        if value.dtype == torch.bfloat16:  # numpy has no bfloat16: through float32 (exact) to ml_dtypes' bfloat16
+            import ml_dtypes
+
+            return value.float().numpy().astype(ml_dtypes.bfloat16)
+        return value.numpy().copy()  # a copy: Keras's torch variables are assigned in place (copy_)
+    return np.asarray(value)
+
+
+def to_torch(array, requires_grad=False):
+    """A numpy array (ml_dtypes' bfloat16 included) as a CPU torch tensor of the same dtype."""
+    if array.dtype.name == "bfloat16":
+        t = torch.tensor(array.astype(np.float32)).to(torch.bfloat16)
+    else:
+        t = torch.tensor(array)
+    return t.requires_grad_(requires_grad)
+
+
+def torch_grads(layer, x, dy, training, names):
+    """torch backend: one call under autograd; y, dx and the gradients of sum(y * dy) for the named variables."""
+    xt = to_torch(x, requires_grad=True)
+    params = [getattr(layer, k).value for k in names]
+    for p in params:
+        p.grad = None
+    y = layer(xt, training=training)
+    (y * to_torch(dy)).sum().backward()
+    return to_np(y), to_np(xt.grad), {k: to_np(p.grad) for k, p in zip(names, params)}
 
 
 def step_call(layer, x, dy, training):
@@ -60,6 +102,9 @@ def step_call(layer, x, dy, training):
             loss = tf.reduce_sum(y * dy)
         dx, dg, db = g.gradient(loss, [xt, layer.gamma.value, layer.beta.value])
         return y.numpy(), dx.numpy(), dg.numpy(), db.numpy()
+    if BACKEND == "torch":
+        y, dx, g = torch_grads(layer, x, dy, training, ["gamma", "beta"])
+        return y, dx, g["gamma"], g["beta"]
     trainable = [v.value for v in layer.trainable_variables]
     non_trainable = [v.value for v in layer.non_trainable_variables]
     names = [v.name for v in layer.trainable_variables]
@@ -86,8 +131,8 @@ def case(name, description, features, shape, axis, steps, momentum=0.99, epsilon
     beta = as_f32([rng.gauss(0, 0.5) for _ in range(C)], [C])
     layer.gamma.assign(gamma)
     layer.beta.assign(beta)
-    state = {"gamma": gamma, "beta": beta, "running_mean": np.asarray(layer.moving_mean.value),
-             "running_var": np.asarray(layer.moving_variance.value)}
+    state = {"gamma": gamma, "beta": beta, "running_mean": to_np(layer.moving_mean.value),
+             "running_var": to_np(layer.moving_variance.value)}
     initial = {k2: tensor("float32", state[k1]) for k1, k2 in
                [("gamma", "gamma"), ("beta", "beta"), ("running_mean", "running_mean"), ("running_var", "running_var")]}
     ch = Channels(rng, shape, axis)
@@ -98,15 +143,15 @@ def case(name, description, features, shape, axis, steps, momentum=0.99, epsilon
         y, dx, dg, db = step_call(layer, x, dy, mode == "train")
         expected = {"y": tensor("float32", y)}
         if mode == "train":
-            expected["running_mean"] = tensor("float32", np.asarray(layer.moving_mean.value))
-            expected["running_var"] = tensor("float32", np.asarray(layer.moving_variance.value))
+            expected["running_mean"] = tensor("float32", to_np(layer.moving_mean.value))
+            expected["running_var"] = tensor("float32", to_np(layer.moving_variance.value))
         expected.update({"dx": tensor("float32", dx), "dgamma": tensor("float32", dg), "dbeta": tensor("float32", db)})
         twin = formula_twin(x, dy, state, mode, fround(epsilon), axis, momentum, list(expected))
         out_steps.append({"mode": mode, "inputs": {"x": tensor("float32", x), "dy": tensor("float32", dy)},
                           "expected": expected, "expected_float64": twin})
         if mode == "train":
-            state["running_mean"] = np.asarray(layer.moving_mean.value)
-            state["running_var"] = np.asarray(layer.moving_variance.value)
+            state["running_mean"] = to_np(layer.moving_mean.value)
+            state["running_var"] = to_np(layer.moving_variance.value)
     return {
         "name": name,
         "description": description,
@@ -167,6 +212,8 @@ def grads_call(layer, x, dy, training):
             loss = tf.reduce_sum(y * tf.constant(dy))
         grads = g.gradient(loss, [xt] + [getattr(layer, k).value for k in has])
         return y.numpy(), grads[0].numpy(), {k: grads[i + 1].numpy() for i, k in enumerate(has)}
+    if BACKEND == "torch":
+        return torch_grads(layer, x, dy, training, has)
     trainable = [v.value for v in layer.trainable_variables]
     non_trainable = [v.value for v in layer.non_trainable_variables]
     names = [v.name for v in layer.trainable_variables]
@@ -211,12 +258,12 @@ def variant_case(name, description, features, shape, axis, steps, dtype="float32
     initial = {}
     if scale:
         layer.gamma.assign(as_dt([rng.uniform(0.5, 1.5) for _ in range(C)], [C], pdt))
-        initial["gamma"] = tensor(pdt, np.asarray(layer.gamma.value))
+        initial["gamma"] = tensor(pdt, to_np(layer.gamma.value))
     if center:
         layer.beta.assign(as_dt([rng.gauss(0, 0.5) for _ in range(C)], [C], pdt))
-        initial["beta"] = tensor(pdt, np.asarray(layer.beta.value))
-    initial["running_mean"] = tensor(pdt, np.asarray(layer.moving_mean.value))
-    initial["running_var"] = tensor(pdt, np.asarray(layer.moving_variance.value))
+        initial["beta"] = tensor(pdt, to_np(layer.beta.value))
+    initial["running_mean"] = tensor(pdt, to_np(layer.moving_mean.value))
+    initial["running_var"] = tensor(pdt, to_np(layer.moving_variance.value))
     ch = Channels(rng, shape, axis)
     out_steps = []
     for mode in steps:
@@ -226,8 +273,8 @@ def variant_case(name, description, features, shape, axis, steps, dtype="float32
         assert keras.backend.standardize_dtype(y.dtype) == dt and keras.backend.standardize_dtype(dx.dtype) == dt
         expected = {"y": tensor(dt, y)}
         if mode == "train":
-            expected["running_mean"] = tensor(pdt, np.asarray(layer.moving_mean.value))
-            expected["running_var"] = tensor(pdt, np.asarray(layer.moving_variance.value))
+            expected["running_mean"] = tensor(pdt, to_np(layer.moving_mean.value))
+            expected["running_var"] = tensor(pdt, to_np(layer.moving_variance.value))
         expected["dx"] = tensor(dt, dx)
         if scale:
             expected["dgamma"] = tensor(pdt, g["gamma"])
@@ -271,8 +318,8 @@ def moments_f16_case(name, description, features, shape):
     mean, var = keras.ops.moments(xt, red)
     y = keras.ops.batch_normalization(xt, mean, var, axis=-1, offset=keras.ops.convert_to_tensor(beta),
                                       scale=keras.ops.convert_to_tensor(gamma), epsilon=1e-3)
-    expected = {"y": tensor("float16", np.asarray(y)), "batch_mean": tensor("float16", np.asarray(mean)),
-                "batch_var": tensor("float16", np.asarray(var))}
+    expected = {"y": tensor("float16", to_np(y)), "batch_mean": tensor("float16", to_np(mean)),
+                "batch_var": tensor("float16", to_np(var))}
     return {
         "name": name,
         "description": description,
@@ -330,15 +377,16 @@ def mixed_cases():
         f"keras 3 {b} BatchNormalization dtype=float64 6x3 rank 2 train x3 then eval"
         + (" (computed in float32)" if b != "tensorflow" else ""),
         "A float64 layer with float64 data. "
-        + ("On JAX, keras.backend.result_type maps float64 to float32 (keras/src/backend/common/dtypes.py "
-           "BIT64_TO_BIT32_DTYPE, every backend but TensorFlow), so the call computes in float32 and widens y, dx, the "
-           "gradients and the moving averages back to float64: float64 tensors with float32 accuracy (jax x64 enabled). "
-           "A finding, judged by float64 budgets."
+        + (f"On {'JAX' if b == 'jax' else 'torch'}, keras.backend.result_type maps float64 to float32 "
+           "(keras/src/backend/common/dtypes.py BIT64_TO_BIT32_DTYPE, every backend but TensorFlow), so the call "
+           "computes in float32 and widens y, dx, the gradients and the moving averages back to float64: float64 "
+           f"tensors with float32 accuracy{' (jax x64 enabled)' if b == 'jax' else ''}. A finding, judged by float64 "
+           "budgets."
            if b != "tensorflow" else
            "On TensorFlow, result_type keeps float64: the call computes in float64."),
         ["training", "inference", "multi-step"], [6, 3], -1, SEQ, dtype="float64",
         dtypes=half("float64", "float64", "float64", "float64", "float32" if b != "tensorflow" else "float64"),
-        x64=b != "tensorflow"))
+        x64=b == "jax"))
     out.append(moments_f16_case(
         f"keras 3 {b} ops.moments float16 8x2 channel 1 variance beyond 65504 clipped to 65504",
         "keras.ops.moments on float16 data (x spread 150 and 1000) computes in float32 and clips the variance to "
@@ -368,12 +416,15 @@ def main():
         "framework": f"Keras 3 ({BACKEND} backend)",
         "version": keras.__version__,
         "api": "keras.layers.BatchNormalization; gradients by "
-               + ("tf.GradientTape" if BACKEND == "tensorflow" else "jax.vjp of Layer.stateless_call"),
+               + {"tensorflow": "tf.GradientTape", "jax": "jax.vjp of Layer.stateless_call",
+                  "torch": "torch autograd (Tensor.backward)"}[BACKEND],
         "generator": GENERATOR,
         "command": "deno task fixtures",
         "seed": SEED,
         "composed": False,
-        "environment": f"keras {keras.__version__} from PyPI in .venv/ (requirements.txt), KERAS_BACKEND={BACKEND}, "
+        "environment": f"keras {keras.__version__} from PyPI in "
+                       + (".envs/torch2/ (envs/torch2.txt)" if BACKEND == "torch" else ".venv/ (requirements.txt)")
+                       + f", KERAS_BACKEND={BACKEND}, "
                        f"{ENGINE}, Python {sys.version_info.major}.{sys.version_info.minor}, numpy {np.__version__}",
         "notes": [
             "expected: what the layer computed (float32); running_mean and running_var are its moving_mean and "

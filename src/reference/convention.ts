@@ -332,9 +332,9 @@ export const PRESET_WITNESSES: Readonly<
     versions: { family: "keras", from: "3" },
     witnessed: [
       {
-        framework: "Keras 3 (tensorflow and jax backends)",
+        framework: "Keras 3 (tensorflow, jax and torch backends)",
         versions: ["3.15.1"],
-        fixtures: ["keras/tensorflow_backend.json", "keras/jax_backend.json"],
+        fixtures: ["keras/tensorflow_backend.json", "keras/jax_backend.json", "keras/torch_backend.json"],
       },
       {
         framework: "tf-keras (Keras 2), non-fused layers",
