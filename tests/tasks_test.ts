@@ -48,7 +48,11 @@ Deno.test("each test task grants only what its files need", () => {
     "--allow-net=127.0.0.1",
     "--allow-env=CHROMIUM",
   ]);
-  assertEquals(flags("test:witnesses"), ["--allow-read=.", "--allow-run=.venv/bin/python", "--allow-env=CI"]);
+  assertEquals(flags("test:witnesses"), [
+    "--allow-read=.",
+    "--allow-run=.venv/bin/python,.envs/torch2/bin/python",
+    "--allow-env=CI",
+  ]);
   assertEquals(flags("test:engines"), [
     "--allow-read=.",
     "--allow-run", // unscoped, as test:peers: the OpenCV peer runs through the subprocess runner
