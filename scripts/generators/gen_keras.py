@@ -432,10 +432,14 @@ def main():
             "expected_float64 is COMPOSED in numpy float64 (scripts/generators/_witness_common.py formula_twin): the "
             "formulas of keras/src/layers/normalization/batch_normalization.py (ops.moments, biased variance; "
             "y = (x - mean) * rsqrt(var + epsilon) * gamma + beta; moving = moving * momentum + batch * (1 - momentum)) "
-            "with their analytic gradients. Keras 3 computes a float64 layer in float32 on JAX (result_type), so its "
-            "float64 call is no float64 twin.",
+            "with their analytic gradients. Keras 3 computes a float64 layer in float32 on JAX and torch "
+            "(result_type), so its float64 call is no float64 twin.",
             "Keras 3 computes y as ops.batch_normalization: x * inv + (beta - mean * inv), inv = rsqrt(var + eps) * "
-            "gamma (keras/src/backend/jax/nn.py; tf.nn.batch_normalization on TensorFlow).",
+            "gamma (keras/src/backend/jax/nn.py; tf.nn.batch_normalization on TensorFlow)."
+            if BACKEND != "torch" else
+            "On the torch backend ops.batch_normalization does not fold: y = (x - mean) * (rsqrt(var + eps) * gamma) + "
+            "beta; and ops.moments takes the variance as mean(square(x)) - square(mean(x)) in float32, one pass "
+            "(keras/src/backend/torch/nn.py moments and batch_normalization; finding F-26).",
         ],
     }
     emit(os.path.join(OUT, f"{BACKEND}_backend.json"), document(prov, cs))
