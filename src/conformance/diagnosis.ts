@@ -85,7 +85,8 @@ interface WhatIf {
   /** For a convention: what the case expects instead, in words. */
   readonly expects?: string;
   readonly kind: WitnessKind;
-  readonly answer: (request: StepRequest) => StepOutputs | undefined;
+  /** `given`: the implementation's own answer to the step (for a what-if about values an engine left undefined). */
+  readonly answer: (request: StepRequest, given?: StepOutputs) => StepOutputs | undefined;
   /** For a convention what-if: the change it makes, so that it can be combined with others. */
   readonly change?: (c: BatchNormConvention) => Partial<BatchNormConvention>;
   /** For a combination: the labels of the what-ifs it combines. */
@@ -272,6 +273,7 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
           : undefined,
     },
   ];
+  out.push(...engineWhatIfs());
   // The "fast" variance, its sums in float32, the rest in binary64 rounded once (a port of a float32 kernel).
   out.push({
     label: "mean and E[x²] − E[x]² summed in float32, the rest in float64",
@@ -293,6 +295,165 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
     });
   }
   return out;
+}
+
+/** ONNX's default momentum (a FLOAT attribute: rounded to float32 where it is used). */
+const ONNX_DEFAULT_MOMENTUM = 0.9;
+
+/**
+ * Mistakes real engines make (docs/findings.md names each engine): computing nothing, training where inference was
+ * due, the running-statistic weights in float32, the folded scale and shift quantised to float16. Diagnoses only.
+ */
+function engineWhatIfs(): WhatIf[] {
+  return [
+    {
+      label: COPY_THROUGH,
+      kind: "arithmetic",
+      answer: copyThrough,
+    },
+    {
+      label: "inference computed as a training step: normalized with momentum·running + (1 − momentum)·batch " +
+        "statistics, momentum the node's attribute (ONNX's default 0.9), in float32 (onnx.reference's opset-9 " +
+        "BatchNormalization)",
+      kind: "arithmetic",
+      answer: blendedInference,
+    },
+    {
+      label: "an empty batch's statistics left undefined (whatever the buffer held, neither 0 nor NaN), the running " +
+        "statistics updated from undefined values (TF.js wasm's mean over an empty axis)",
+      kind: "arithmetic",
+      answer: undefinedEmptyBatch,
+    },
+    {
+      label: "the running-statistic weights in float32: momentum and 1 − momentum each rounded to float32 " +
+        "(an ONNX FLOAT attribute as a numpy float32 scalar, onnx.reference)",
+      kind: "arithmetic",
+      answer: (r) => float32Weights(r),
+    },
+    {
+      label: "y = x·α + β′ with α and β′ folded in float32 and stored as float16 (float16 weight quantisation, LiteRT)",
+      kind: "arithmetic",
+      answer: (
+        r,
+      ) => (r.mode === "eval" && r.convention!.trackRunningStats
+        ? plain(r, { yForm: "affine", store: "float16" })
+        : undefined),
+    },
+  ];
+}
+
+/** The label of the copy-through what-if. */
+const COPY_THROUGH = "y = x copied through, the running statistics left unchanged, dx = dy, dgamma = dbeta = 0 " +
+  "(nothing computed: PaddlePaddle's one-value-per-channel shortcut)";
+
+/** y = x, the running statistics as given, dx = dy, dgamma = dbeta = 0: an engine that skips the normalization. */
+function copyThrough(r: StepRequest): StepOutputs | undefined {
+  const k = r.convention!, C = r.x.shape.at(k.axis) ?? 1;
+  const outputs: Record<string, { shape: readonly number[]; data: ArrayLike<number> }> = {
+    y: { shape: r.x.shape, data: Array.from(r.x.data) },
+  };
+  if (r.mode === "train" && k.trackRunningStats) {
+    outputs.running_mean = { shape: [C], data: Array.from(r.state.running_mean?.data ?? new Array(C).fill(0)) };
+    outputs.running_var = { shape: [C], data: Array.from(r.state.running_var?.data ?? new Array(C).fill(1)) };
+  }
+  if (r.dy) {
+    outputs.dx = { shape: r.x.shape, data: Array.from(r.dy.data) };
+    if (k.scale ?? k.affine) outputs.dgamma = { shape: [C], data: new Array(C).fill(0) };
+    if (k.center ?? k.affine) outputs.dbeta = { shape: [C], data: new Array(C).fill(0) };
+  }
+  return { outputs };
+}
+
+/**
+ * An empty training batch whose batch statistics the engine never wrote: it answered values that no convention gives
+ * (neither 0 nor NaN nor absent, TF.js wasm's uninitialised memory), so the batch term of the running update is
+ * undefined too; the running statistics are then whatever finite value the update produced. Only for an empty batch,
+ * where the data define no value of the statistics, and only once the answer's batch statistics show the garbage.
+ */
+function undefinedEmptyBatch(r: StepRequest, given?: StepOutputs): StepOutputs | undefined {
+  const k = r.convention!, mean = given?.outputs?.batch_mean?.data, variance = given?.outputs?.batch_var?.data;
+  if (r.mode !== "train" || r.x.data.length !== 0 || !mean || !variance) return undefined;
+  const garbage = (v: ArrayLike<number>) => Array.from(v).some((e) => Number.isFinite(e) && e !== 0);
+  if (!garbage(mean) && !garbage(variance)) return undefined; // 0, NaN: the conventions' own answers
+  const C = mean.length;
+  const outputs: Record<string, { shape: readonly number[]; data: ArrayLike<number> }> = {
+    y: { shape: r.x.shape, data: [] },
+    batch_mean: { shape: [C], data: Array.from(mean) },
+    batch_var: { shape: [C], data: Array.from(variance) },
+  };
+  for (const name of k.trackRunningStats ? ["running_mean", "running_var"] : []) {
+    const run = given?.outputs?.[name]?.data;
+    if (run && Array.from(run).every(Number.isFinite)) outputs[name] = { shape: [C], data: Array.from(run) };
+  }
+  return { outputs };
+}
+
+/** The batch's mean and biased variance of a request, by the reference (correctly rounded to its dtype). */
+function batchMoments(r: StepRequest): { mean: ArrayLike<number>; variance: ArrayLike<number> } | undefined {
+  const got = referenceAdapter({
+    ...r,
+    mode: "train",
+    dy: undefined,
+    convention: { ...r.convention!, trackRunningStats: true, singleValueTraining: "allow", runningVariance: "biased" },
+  });
+  const mean = got.outputs?.batch_mean?.data, variance = got.outputs?.batch_var?.data;
+  return mean && variance ? { mean, variance } : undefined;
+}
+
+/**
+ * onnx.reference's opset-9 BatchNormalization (`BatchNormalization_9._run`): the schema's default momentum makes every
+ * node a training step, normalized with m·input + (1 − m)·batch statistics, m the node's momentum (the case's, as a
+ * peer passes it on, else 0.9); an eval step with running statistics only.
+ */
+function blendedInference(r: StepRequest): StepOutputs | undefined {
+  const k = r.convention!;
+  if (r.mode !== "eval" || !k.trackRunningStats || !r.state.running_mean || !r.state.running_var) return undefined;
+  const m = batchMoments(r);
+  if (!m) return undefined;
+  const [old, nu] = float32WeightPair(k.momentum ?? ONNX_DEFAULT_MOMENTUM, "old");
+  const blend = (run: ArrayLike<number>, batch: ArrayLike<number>) =>
+    Array.from(run, (v, c) => roundToDType(old * v + nu * batch[c], r.dtype));
+  return referenceAdapter({
+    ...r,
+    convention: { ...k, epsilon: Math.fround(k.epsilon) },
+    state: {
+      ...r.state,
+      running_mean: { ...r.state.running_mean, data: blend(r.state.running_mean.data, m.mean) },
+      running_var: { ...r.state.running_var, data: blend(r.state.running_var.data, m.variance) },
+    },
+  });
+}
+
+/** The weights (of the running value, of the batch value) of a momentum read as `kind`, each rounded to float32. */
+function float32WeightPair(momentum: number, kind: "old" | "new"): [number, number] {
+  const m = Math.fround(momentum), rest = Math.fround(1 - m);
+  return kind === "old" ? [m, rest] : [rest, m];
+}
+
+/**
+ * The running statistics updated with float32 weights: momentum and 1 − momentum each rounded to float32 (numpy's
+ * `mean * momentum + saved_mean * (1 - momentum)` with a float32 momentum, onnx.reference's training step), the rest
+ * as the reference computes it.
+ */
+function float32Weights(r: StepRequest): StepOutputs | undefined {
+  const k = r.convention!;
+  if (r.mode !== "train" || !k.trackRunningStats || k.momentumKind === "cumulative" || k.momentum === null) return;
+  const got = referenceAdapter(r);
+  const mean = got.outputs?.batch_mean?.data, variance = got.outputs?.batch_var?.data;
+  if (!mean || !variance || !got.outputs) return undefined;
+  const C = mean.length, n = r.x.data.length / Math.max(C, 1);
+  const f = k.runningVariance === "biased" ? 1 : k.runningVariance === "bessel" ? n / (n - 1) : n / Math.max(n - 1, 1);
+  const [old, nu] = float32WeightPair(k.momentum, k.momentumKind);
+  const d = r.dtype, rd = (v: number) => roundToDType(v, d);
+  const upd = (run: ArrayLike<number> | undefined, batch: ArrayLike<number>, init: number, factor: number) =>
+    Array.from(batch, (b, c) => rd(rd(old * (run?.[c] ?? init)) + rd(nu * rd(b * factor))));
+  return {
+    outputs: {
+      ...got.outputs,
+      running_mean: { shape: [C], data: upd(r.state.running_mean?.data, mean, 0, 1) },
+      running_var: { shape: [C], data: upd(r.state.running_var?.data, variance, 1, f) },
+    },
+  };
 }
 
 /** How many of an output's closest single what-ifs a combination draws from, and how many it combines at most. */
@@ -329,9 +490,9 @@ function combinedWhatIfs(
         kind: "convention",
         ...(expects ? { expects } : {}),
         parts,
-        answer: (r) => {
+        answer: (r, given) => {
           const changed = { ...r, convention: { ...r.convention!, ...merged(r.convention!) } };
-          return via ? via.answer(changed) : referenceAdapter(changed);
+          return via ? via.answer(changed, given) : referenceAdapter(changed);
         },
       });
     }
@@ -349,6 +510,8 @@ interface Plain {
   readonly yForm?: "direct" | "affine";
   /** The dtype sums are accumulated in (default: the arithmetic's); the statistics are then rounded to it. */
   readonly accumulate?: DType;
+  /** With `yForm: "affine"`: the dtype α and β′ are stored in once folded (a quantised model's constants). */
+  readonly store?: DType;
 }
 
 /**
@@ -404,7 +567,8 @@ function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
     const c = chan(i);
     if (p.yForm === "affine") {
       const a = r(g(c) * invstd[c]), shift = r(b(c) - r(mean[c] * a));
-      y[i] = r(r(x.data[i] * a) + shift);
+      const st = (v: number) => (p.store ? roundToDType(v, p.store) : v);
+      y[i] = r(r(x.data[i] * st(a)) + st(shift));
     } else y[i] = r(r(r(r(x.data[i] - mean[c]) * invstd[c]) * g(c)) + b(c));
   }
   const outputs: Record<string, { shape: readonly number[]; data: ArrayLike<number> }> = { y: out(y, x.shape) };
@@ -659,7 +823,7 @@ export function diagnoseCase(
     if (!memo.has(key)) {
       let got: StepOutputs | undefined;
       try {
-        got = w.answer(requests[i]);
+        got = w.answer(requests[i], answers[i]);
       } catch {
         got = undefined; // a what-if that cannot be evaluated explains nothing
       }
