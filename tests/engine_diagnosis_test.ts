@@ -134,6 +134,21 @@ const garbageEmpty: Adapter = (r) => {
   return { ...own, outputs: out } as StepOutputs;
 };
 
+/** A float32 step computed in bfloat16 throughout: every operation rounded to bfloat16 (OpenVINO's bf16 hint). */
+const bfloat16Arithmetic: Adapter = (r) => {
+  const k = resolveConvention(r.convention);
+  if (r.mode !== "eval" || !k.trackRunningStats || r.dy) return referenceAdapter(r);
+  const b = (v: number) => roundToDType(v, "bfloat16");
+  const { channel } = perChannel(r);
+  const at = (t: { data: ArrayLike<number> } | undefined, c: number, d: number) => t?.data[c] ?? d;
+  const y = Array.from(r.x.data, (x, i) => {
+    const c = channel(i);
+    const inv = b(1 / b(Math.sqrt(b(at(r.state.running_var, c, 1) + b(k.epsilon)))));
+    return b(b(b(b(x - at(r.state.running_mean, c, 0)) * inv) * at(r.state.gamma, c, 1)) + at(r.state.beta, c, 0));
+  });
+  return { outputs: { y: { dtype: r.dtype, shape: r.x.shape, data: y } } };
+};
+
 const oneValue = (c: FixtureCase) =>
   c.steps.some((s) => s.mode === "train" && s.inputs.x.data.length === (s.inputs.x.shape.at(c.convention.axis) ?? 0));
 
@@ -164,6 +179,15 @@ const MUTANTS: { name: string; adapter: Adapter; cases: FixtureFile[]; diagnosed
     adapter: float16Folded,
     cases: only((c) => c.dtype === "float32" && c.steps.every((s) => s.mode === "eval" && !s.inputs.dy)),
     diagnosed: /stored as float16/,
+  },
+  {
+    name: "a float32 step computed in bfloat16 (OpenVINO's bf16 precision hint)",
+    adapter: bfloat16Arithmetic,
+    cases: only((c) =>
+      c.dtype === "float32" && !c.dtypes && c.steps.every((s) => s.mode === "eval" && !s.inputs.dy) &&
+      c.convention.epsilonFloor === 0 && c.convention.epsilonPlacement === "inside"
+    ),
+    diagnosed: /^computed in bfloat16/,
   },
   {
     name: "an empty batch's statistics left as uninitialised memory (TF.js wasm)",

@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { caseRequests, loadAllFixtures, type StepOutputs, type StepRequest } from "../mod.ts";
 import { matrixRow, PEERS } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
+import { coverageTest } from "./_coverage.ts";
 import { onnxruntimeWebImplementation } from "../scripts/peers/engines.ts";
 import { onnxruntimeImplementation } from "../scripts/peers/inprocess.ts";
 import { buildBatchNormModel, type OnnxBatchNormSpec } from "../scripts/runners/onnx_model.ts";
@@ -32,6 +33,7 @@ for (const peer of engines) {
       assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
     },
   });
+  coverageTest(peer, files, reason);
 }
 
 // ---- TF.js wasm: tf.moments over an empty axis reads uninitialised memory ----

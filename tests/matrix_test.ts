@@ -3,6 +3,8 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { type HtmlRun, renderHtmlReport } from "../scripts/reports/html_report.ts";
 import { matrixRow, matrixRows, PEERS } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable, SOURCES } from "../scripts/reports/_matrix_table.ts";
+import { loadAllFixtures } from "../mod.ts";
+import { coverageTest } from "./_coverage.ts";
 
 const available = (cmd: string, args: string[]) => {
   try {
@@ -31,6 +33,18 @@ Deno.test({
     }
   },
 });
+
+// Diagnosis coverage of the framework peers: PyTorch 1.13 needs Debian's python3-torch, the naive peer Node.js.
+const files = await loadAllFixtures();
+for (const peer of PEERS.filter((p) => p.group === "framework")) {
+  const naive = peer.label.startsWith("naive");
+  const reason = peer.label.startsWith("PyTorch 1.13") && !available("/usr/bin/python3", ["-c", "import torch"])
+    ? "/usr/bin/python3 cannot import torch (Debian python3-torch)"
+    : naive && !available("node", ["--version"])
+    ? "no node on PATH"
+    : undefined;
+  coverageTest(peer, files, reason, { unexplainedAllowed: naive });
+}
 
 Deno.test("a peer that cannot start keeps its row, which says why, and is never opened", async () => {
   let opened = false;

@@ -18,6 +18,7 @@ import {
 } from "../mod.ts";
 import { matrixRow } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
+import { coverageTest } from "./_coverage.ts";
 import {
   benchEngine,
   engineCommand,
@@ -80,6 +81,7 @@ for (const peer of PYPI_PEERS) {
       assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
     },
   });
+  coverageTest(peer, files, reason);
 }
 
 Deno.test("an engine without its environment keeps its row, saying how to install it", async () => {

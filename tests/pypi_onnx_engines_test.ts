@@ -11,6 +11,7 @@ import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
 import { envPython, PYPI_ENGINES, pypiEngineUnavailable } from "../scripts/peers/pypi_onnx_peers.ts";
 import { buildBatchNormModel, type OnnxBatchNormSpec } from "../scripts/runners/onnx_model.ts";
 import { encodeBase64 } from "../scripts/runners/_base64.ts";
+import { coverageTest } from "./_coverage.ts";
 
 const files = await loadAllFixtures();
 const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
@@ -32,6 +33,10 @@ for (const peer of peers) {
       assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
     },
   });
+}
+
+for (const peer of peers) {
+  coverageTest(peer, files, reasons.get(PYPI_ENGINES.find((e) => e.label === peer.label)!.engine));
 }
 
 // ---- running one model through an engine (pypi_onnx_peer.py ENGINE --run-model) ----

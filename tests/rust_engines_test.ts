@@ -9,6 +9,7 @@ import { assert, assertAlmostEquals, assertEquals, assertGreater, assertStringIn
 import { loadAllFixtures } from "../mod.ts";
 import { matrixRow } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
+import { coverageTest } from "./_coverage.ts";
 import { RUST_PEERS, rustBinary, rustUnavailable } from "../scripts/peers/rust_peers.ts";
 
 const files = await loadAllFixtures();
@@ -25,6 +26,7 @@ for (const peer of RUST_PEERS) {
       assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
     },
   });
+  coverageTest(peer, files, reason);
 }
 
 type Tensor = { dtype: string; shape: number[]; data: (number | string)[] };

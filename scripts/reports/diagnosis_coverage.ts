@@ -15,6 +15,7 @@
 
 import { findingLookup, type FixtureFile, loadAllFixtures, loadFindings, runSuite } from "../../mod.ts";
 import type { SuiteReport } from "../../src/conformance/runner.ts";
+import type { KnownFinding } from "../../src/conformance/diagnosis.ts";
 import { REFERENCE_XFAIL } from "../cli/reference_xfail.ts";
 import { type Peer, PEERS } from "./conformance_matrix.ts";
 import { markdownTable } from "./_markdown.ts";
@@ -43,14 +44,10 @@ export interface Coverage {
 /**
  * Every failure of a run, each with what explains it.
  *
- * @param report The run (with diagnoses: runSuite's default).
- * @param finding The findings register's lookup.
+ * @param report The run (with diagnoses: runSuite's default, and the findings register's lookup).
  * @returns One entry per failing output, and one per failing case that has no failing output diagnosed.
  */
-export function classifyFailures(
-  report: SuiteReport,
-  finding: (caseName: string, output: string) => unknown,
-): Failure[] {
+export function classifyFailures(report: SuiteReport): Failure[] {
   const out: Failure[] = [];
   for (const c of report.cases) {
     if (c.status !== "fail" && c.status !== "xpass") continue;
@@ -58,7 +55,7 @@ export function classifyFailures(
     for (const o of d?.outputs ?? []) {
       const by: Explanation = o.matched
         ? (o.closest!.kind === "framework" ? "framework" : "convention")
-        : finding(c.name, o.output)
+        : o.finding
         ? "finding"
         : "unexplained";
       out.push({ case: c.name, where: `step ${o.step} ${o.output}`, by, text: o.text });
@@ -81,7 +78,7 @@ export function classifyFailures(
 export async function peerCoverage(
   peer: Peer,
   files: readonly FixtureFile[],
-  finding: (caseName: string, output: string) => unknown,
+  finding: (caseName: string, output: string) => KnownFinding | undefined,
 ): Promise<Coverage> {
   const reason = await peer.unavailable?.();
   if (reason) return { label: peer.label, failures: [], unavailable: reason };
@@ -89,9 +86,9 @@ export async function peerCoverage(
   try {
     const report = await runSuite(files, impl, {
       ...(impl === referenceImplementation ? { expectedFailures: REFERENCE_XFAIL } : {}),
-      findingFor: finding as never,
+      findingFor: finding,
     });
-    return { label: peer.label, failures: classifyFailures(report, finding) };
+    return { label: peer.label, failures: classifyFailures(report) };
   } finally {
     await close();
   }
@@ -130,6 +127,20 @@ export function coverageTable(rows: readonly Coverage[]): string {
 
 const HEADING = "## Diagnosis coverage";
 
+/** The rows of the coverage table of a page (docs/findings.md), as cells. */
+export function parseCoverageTable(page: string): string[][] {
+  const lines = page.split("\n");
+  const at = lines.indexOf(HEADING);
+  if (at < 0) throw new Error(`no heading ${JSON.stringify(HEADING)}`);
+  const start = lines.findIndex((l, i) => i > at && l.startsWith("| peer "));
+  if (start < 0) throw new Error(`no table under ${HEADING}`);
+  const rows: string[][] = [];
+  for (let i = start + 2; i < lines.length && lines[i].startsWith("|"); i++) {
+    rows.push(lines[i].slice(1, -1).split(" | ").map((c) => c.trim()));
+  }
+  return rows;
+}
+
 /** The page with its coverage table replaced (the first table after the heading). */
 export function replaceCoverageTable(page: string, table: string): string {
   const lines = page.split("\n");
@@ -145,6 +156,7 @@ export function replaceCoverageTable(page: string, table: string): string {
 if (import.meta.main) {
   const write = Deno.args.includes("--write");
   const wanted = Deno.args.filter((a) => !a.startsWith("--"));
+  if (write && wanted.length) throw new Error("--write runs every peer: give no label filter with it");
   const peers = PEERS.filter((p) => wanted.length === 0 || wanted.some((w) => p.label.includes(w)));
   const files = await loadAllFixtures();
   const finding = findingLookup(await loadFindings());
@@ -155,8 +167,8 @@ if (import.meta.main) {
     rows.push(c);
     console.error(`${coverageRow(c).join(" | ")}  (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     if (!write) {
-      for (const f of c.failures.filter((f) => f.by === "unexplained")) {
-        console.error(`  unexplained: ${f.case} ${f.where}: ${f.text}`);
+      for (const f of c.failures.filter((f) => f.by === "unexplained" || f.by === "finding")) {
+        console.error(`  ${f.by}: ${f.case} ${f.where}: ${f.text}`);
       }
     }
   }

@@ -67,6 +67,8 @@ export interface OutputDiagnosis {
   readonly matched: boolean;
   /** The next closest witnesses, up to three. */
   readonly runnersUp: readonly WitnessDistance[];
+  /** Where no witness explains it: the known finding of the register (findings.ts) on this case's output, if any. */
+  readonly finding?: KnownFinding;
   /** One sentence. */
   readonly text: string;
 }
@@ -286,6 +288,17 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
       kind: "arithmetic",
       answer: (r) => plain(r, { dtype: "float32" }),
     });
+  }
+  if (dtype === "float32" || dtype === "float64") {
+    // Half-precision inference of a float32 model (OpenVINO's bf16 hint, float16 GPU kernels): every operation
+    // rounded to the half type, the answer widened back.
+    for (const half of ["float16", "bfloat16"] as const) {
+      out.push({
+        label: `computed in ${half} (half-precision arithmetic, the answer widened to ${dtype})`,
+        kind: "arithmetic",
+        answer: (r) => plain(r, { dtype: half }),
+      });
+    }
   }
   if (dtype === "float16" || dtype === "bfloat16") {
     out.push({
@@ -906,7 +919,10 @@ export function diagnoseCase(
     }
     const closest = ranked[0];
     const matched = closest !== undefined && closest.share <= 1;
-    const finding = closest?.kind === "framework" ? options.findingFor?.(c.name, name) : undefined;
+    // A known finding on this output: beside a match with a framework's record, or where nothing matches (the
+    // frameworks' own records miss the target there too).
+    const known = options.findingFor?.(c.name, name);
+    const finding = closest?.kind === "framework" || !matched ? known : undefined;
     const recorded = found.find((w) => w.kind === "framework" && w.witness.endsWith(`(${c.dtype})`));
     outputs.push({
       step: i,
@@ -915,6 +931,7 @@ export function diagnoseCase(
       ...(closest ? { closest } : {}),
       ...(recorded ? { recorded } : {}),
       matched,
+      ...(finding && !matched ? { finding } : {}),
       runnersUp: ranked.slice(1, 4),
       text: sentence(c, name, i, share, closest, matched, finding),
     });
@@ -976,7 +993,8 @@ function sentence(
   const how = w.bitExact ? "bit for bit" : `within ${ulps(w.distance)} (${w.share.toPrecision(2)}× the budget)`;
   if (!matched) {
     return `${where}: no witness explains it; the closest is ${w.witness}, ${ulps(w.distance)} away ` +
-      `(${Number.isFinite(w.share) ? `${w.share.toPrecision(3)}×` : "beyond"} the budget)`;
+      `(${Number.isFinite(w.share) ? `${w.share.toPrecision(3)}×` : "beyond"} the budget)` +
+      (finding ? `; this output is known finding ${finding.id} ${finding.cause}` : "");
   }
   if (w.kind === "framework") {
     const off = w.witnessShare !== undefined && w.witnessShare > 1

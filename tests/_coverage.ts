@@ -1,0 +1,43 @@
+/**
+ * A test helper (not a test file): one test per peer of a matrix group that every failure of the peer's row carries a
+ * diagnosis, none unexplained, and that docs/findings.md's diagnosis-coverage row is what a fresh run computes.
+ */
+import { assertEquals } from "@std/assert";
+import { findingLookup, type FixtureFile, loadFindings } from "../mod.ts";
+import type { Peer } from "../scripts/reports/conformance_matrix.ts";
+import { coverageRow, parseCoverageTable, peerCoverage } from "../scripts/reports/diagnosis_coverage.ts";
+
+const page = parseCoverageTable(await Deno.readTextFile(new URL("../docs/findings.md", import.meta.url)));
+const finding = findingLookup(await loadFindings());
+
+/**
+ * Registers the test of one peer.
+ *
+ * @param peer The matrix peer.
+ * @param files The fixtures.
+ * @param reason Why it cannot run here (the test is then ignored, with the reason in its name).
+ * @param options `unexplainedAllowed`: the deliberately wrong peer, whose unexplained count the page pins instead.
+ */
+export function coverageTest(
+  peer: Peer,
+  files: readonly FixtureFile[],
+  reason: string | undefined,
+  options: { unexplainedAllowed?: boolean } = {},
+): void {
+  Deno.test({
+    name: `every failure of ${peer.label} carries a diagnosis${
+      options.unexplainedAllowed ? "" : ", none unexplained"
+    }, as docs/findings.md's coverage row says${reason ? ` (ignored: ${reason})` : ""}`,
+    ignore: reason !== undefined,
+    fn: async () => {
+      const c = await peerCoverage(peer, files, finding);
+      if (!options.unexplainedAllowed) {
+        assertEquals(
+          c.failures.filter((f) => f.by === "unexplained").map((f) => `${f.case} ${f.where}: ${f.text}`),
+          [],
+        );
+      }
+      assertEquals(page.find((r) => r[0] === peer.label), coverageRow(c));
+    },
+  });
+}
