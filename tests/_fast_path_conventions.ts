@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ConventionInput } from "../mod.ts";
+import type { ConventionInput, DType } from "../mod.ts";
 
 /** Presets and the options whose code paths differ in the kernels. */
 export const FAST_PATH_CONVENTIONS: readonly ConventionInput[] = [
@@ -18,3 +18,29 @@ export const FAST_PATH_CONVENTIONS: readonly ConventionInput[] = [
   { trackRunningStats: false },
   { epsilon: 0, zeroVarianceInvStd: "zero" },
 ];
+
+/** The dtypes every fast-path test runs, each with whether the WebAssembly kernels are on (float32 both ways). */
+export const FAST_PATH_DTYPES: readonly (readonly [DType, boolean])[] = [
+  ["float64", true],
+  ["float32", true],
+  ["float32", false],
+  ["float16", true],
+  ["bfloat16", true],
+];
+
+/**
+ * The random state of a fast-path case: γ, β, running mean and variance (positive) drawn from `r` in that order,
+ * each made a per-channel array by `vec`, and two batches tracked.
+ */
+export function fastPathState<T>(
+  vec: (f: () => number) => T,
+  r: () => number,
+): { gamma: T; beta: T; runningMean: T; runningVar: T; numBatchesTracked: number } {
+  return {
+    gamma: vec(() => 1 + r()),
+    beta: vec(() => r()),
+    runningMean: vec(() => r()),
+    runningVar: vec(() => 1 + Math.abs(r())),
+    numBatchesTracked: 2,
+  };
+}

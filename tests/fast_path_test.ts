@@ -5,11 +5,11 @@
  * double-double, agrees with it on every non-finite value and closely elsewhere.
  */
 import { assert } from "@std/assert";
-import { batchNormBackward, batchNormInference, batchNormTrain, type DType, tensor } from "../mod.ts";
+import { batchNormBackward, batchNormInference, batchNormTrain, tensor } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
 import { setWasmEnabled, wasmAvailable } from "../src/reference/_wasm.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
-import { FAST_PATH_CONVENTIONS } from "./_fast_path_conventions.ts";
+import { FAST_PATH_CONVENTIONS, FAST_PATH_DTYPES, fastPathState } from "./_fast_path_conventions.ts";
 
 function stream(seed: number): () => number {
   const u = uniformStream(seed);
@@ -39,13 +39,7 @@ Deno.test("the optimised reference is bit-identical to the plain path (float32: 
   assert(wasmAvailable(), "WebAssembly SIMD is available in Deno: the kernels must be tested");
   let compared = 0;
   for (
-    const [dtype, useWasm] of [
-      ["float64", true],
-      ["float32", true],
-      ["float32", false],
-      ["float16", true],
-      ["bfloat16", true],
-    ] as [DType, boolean][]
+    const [dtype, useWasm] of FAST_PATH_DTYPES
   ) {
     for (
       const [shape, axis] of [
@@ -74,13 +68,7 @@ Deno.test("the optimised reference is bit-identical to the plain path (float32: 
           const x = tensor(dtype, [...shape], values);
           const dy = tensor(dtype, [...shape], Array.from({ length: n }, () => r()));
           const vec = (f: () => number) => tensor(dtype, [C], Array.from({ length: C }, f)).data;
-          const state = {
-            gamma: vec(() => 1 + r()),
-            beta: vec(() => r()),
-            runningMean: vec(() => r()),
-            runningVar: vec(() => 1 + Math.abs(r())),
-            numBatchesTracked: 2,
-          };
+          const state = fastPathState(vec, r);
           const convention = typeof conv === "string"
             ? conv
             : { ...conv, axis: typeof conv === "object" && conv.axis !== undefined ? conv.axis : axis };

@@ -11,7 +11,7 @@ import { batchNormInference, batchNormTrain, KernelArena } from "../mod.ts";
 import * as plain from "./testdata/plain_batch_norm.ts";
 import { wasmAvailable } from "../src/reference/_wasm.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
-import { FAST_PATH_CONVENTIONS } from "./_fast_path_conventions.ts";
+import { FAST_PATH_CONVENTIONS, fastPathState } from "./_fast_path_conventions.ts";
 
 const same = (a: ArrayLike<number> | null | undefined, b: ArrayLike<number> | null | undefined) =>
   a === b ||
@@ -34,13 +34,7 @@ Deno.test("the fused float32 training forward gives the plain path's bits wherev
         if (ci === 3) values[5] = Infinity;
         if (ci === 4) values[n - 2] = NaN;
         const vec = (f: () => number) => Float32Array.from({ length: C }, f);
-        const state = {
-          gamma: vec(() => 1 + r()),
-          beta: vec(() => r()),
-          runningMean: vec(() => r()),
-          runningVar: vec(() => 1 + Math.abs(r())),
-          numBatchesTracked: 2,
-        };
+        const state = fastPathState(vec, r);
         const convention = typeof conv === "string" ? conv : { ...conv, axis: conv.axis ?? 1 };
         const x = { dtype: "float32" as const, shape, data: values };
         const expected = plain.batchNormTrain(x, state, convention);

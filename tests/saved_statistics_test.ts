@@ -11,7 +11,6 @@ import {
   BatchNormError,
   batchNormTrain,
   type ConventionInput,
-  type DType,
   KernelArena,
   type SavedStatistics,
   type Tensor,
@@ -19,7 +18,7 @@ import {
 } from "../mod.ts";
 import { setThreadMinimum, setWasmEnabled, wasmAvailable } from "../src/reference/_wasm.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
-import { FAST_PATH_CONVENTIONS } from "./_fast_path_conventions.ts";
+import { FAST_PATH_CONVENTIONS, FAST_PATH_DTYPES, fastPathState } from "./_fast_path_conventions.ts";
 
 const same = (a: ArrayLike<number> | null | undefined, b: ArrayLike<number> | null | undefined) =>
   a === b ||
@@ -72,13 +71,7 @@ Deno.test("backward with the forward's statistics is bit-identical to recomputin
   assert(wasmAvailable(), "WebAssembly SIMD is available in Deno: the kernels must be tested");
   let compared = 0;
   for (
-    const [dtype, useWasm] of [
-      ["float64", true],
-      ["float32", true],
-      ["float32", false],
-      ["float16", true],
-      ["bfloat16", true],
-    ] as [DType, boolean][]
+    const [dtype, useWasm] of FAST_PATH_DTYPES
   ) {
     for (
       const [shape, axis] of [
@@ -106,13 +99,7 @@ Deno.test("backward with the forward's statistics is bit-identical to recomputin
             const x = tensor(dtype, [...shape], values);
             const dy = tensor(dtype, [...shape], Array.from({ length: n }, () => r()));
             const vec = (f: () => number) => tensor(dtype, [C], Array.from({ length: C }, f)).data;
-            const state = {
-              gamma: vec(() => 1 + r()),
-              beta: vec(() => r()),
-              runningMean: vec(() => r()),
-              runningVar: vec(() => 1 + Math.abs(r())),
-              numBatchesTracked: 2,
-            };
+            const state = fastPathState(vec, r);
             const convention = typeof conv === "string"
               ? conv
               : { ...conv, axis: typeof conv === "object" && conv.axis !== undefined ? conv.axis : axis };
@@ -144,13 +131,7 @@ Deno.test("backward with the forward's statistics is bit-identical on two thread
       if (ci === 3) x.data[5] = Infinity;
       if (ci === 4) x.data[n - 2] = NaN;
       const vec = (f: () => number) => Float32Array.from({ length: C }, f);
-      const state = {
-        gamma: vec(() => 1 + r()),
-        beta: vec(() => r()),
-        runningMean: vec(() => r()),
-        runningVar: vec(() => 1 + Math.abs(r())),
-        numBatchesTracked: 2,
-      };
+      const state = fastPathState(vec, r);
       const convention = typeof conv === "string" ? conv : { ...conv, axis: conv.axis ?? 1 };
       compared += compare(x, dy, state, convention, `two threads convention ${ci}`);
     }

@@ -14,7 +14,7 @@ import { setThreadMinimum, stageF32, threadedF32, threadedRun } from "../src/ref
 import { Kind, setStaticSplit } from "../src/reference/_threads.ts";
 import { backwardRun, BLOCK, deviationRun, sumRun } from "../src/reference/_lanes.ts";
 import { uniformStream } from "../scripts/generators/_fixture_io.ts";
-import { FAST_PATH_CONVENTIONS } from "./_fast_path_conventions.ts";
+import { FAST_PATH_CONVENTIONS, fastPathState } from "./_fast_path_conventions.ts";
 
 const same = (a: ArrayLike<number> | null | undefined, b: ArrayLike<number> | null | undefined) =>
   a === b ||
@@ -57,13 +57,7 @@ Deno.test("two threads give the plain path's bits on every configuration (float3
           if (ci === 4) x.data[n - 2] = NaN;
           if (ci === 5) dy.data[3] = -Infinity;
           const vec = (f: () => number) => Float32Array.from({ length: C }, f);
-          const state = {
-            gamma: vec(() => 1 + r()),
-            beta: vec(() => r()),
-            runningMean: vec(() => r()),
-            runningVar: vec(() => 1 + Math.abs(r())),
-            numBatchesTracked: 2,
-          };
+          const state = fastPathState(vec, r);
           const convention = typeof conv === "string" ? conv : { ...conv, axis: 1 };
           const px = { ...x, data: x.data.slice() }, pdy = { ...dy, data: dy.data.slice() };
           const outputs = (threaded: boolean) => {
