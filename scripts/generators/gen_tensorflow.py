@@ -209,9 +209,10 @@ def fused_config(axis, eps, factor):
     }
 
 
-def fused_case(name, description, features, shape, axis, steps, epsilon=1e-3, factor=None, momentum=0.99, x_fn=None,
-               init=None, scenario=None, grads=True):
-    """Calls of the fused op on float32 data. factor: exponential_avg_factor (default 1 - momentum, as Keras 2 passes)."""
+def fused_setup(name, shape, axis, epsilon, factor, momentum, init=None):
+    """What every fused case starts from: its seed and generator, epsilon and the factor as the op's float32
+    attributes, the data format, γ and β drawn from the generator (running statistics 0 and 1 unless init says
+    otherwise) in float32, and that initial state encoded."""
     seed = seed_of(name)
     rng = random.Random(seed)
     ax = axis % len(shape)
@@ -228,8 +229,14 @@ def fused_case(name, description, features, shape, axis, steps, epsilon=1e-3, fa
     for k, v in (init or {}).items():
         state[k] = v
     state = {k: np.asarray(v, np.float64).astype(np.float32) for k, v in state.items()}
-    initial = {"gamma": enc(state["gamma"], "float32"), "beta": enc(state["beta"], "float32"),
-               "running_mean": enc(state["running_mean"], "float32"), "running_var": enc(state["running_var"], "float32")}
+    initial = {k: enc(state[k], "float32") for k in ["gamma", "beta", "running_mean", "running_var"]}
+    return seed, rng, eps, f, data_format, state, initial
+
+
+def fused_case(name, description, features, shape, axis, steps, epsilon=1e-3, factor=None, momentum=0.99, x_fn=None,
+               init=None, scenario=None, grads=True):
+    """Calls of the fused op on float32 data. factor: exponential_avg_factor (default 1 - momentum, as Keras 2 passes)."""
+    seed, rng, eps, f, data_format, state, initial = fused_setup(name, shape, axis, epsilon, factor, momentum, init)
     ch = Channels(rng, shape, axis)
     out_steps = []
     for mode in steps:
@@ -394,21 +401,7 @@ def fused_mixed_case(name, description, features, shape, axis, steps, dt, epsilo
                      x_fn=None):
     """Calls of the fused op on float16 or bfloat16 data (T) with float32 scale, offset and statistics (U = float32),
     the only combination the op takes for half-precision data. No expected_float64: the exact values judge them."""
-    seed = seed_of(name)
-    rng = random.Random(seed)
-    ax = axis % len(shape)
-    C = shape[ax]
-    eps = fround(epsilon)
-    f = fround(1 - momentum if factor is None else factor)
-    data_format = ("NCHW" if len(shape) == 4 else "NCDHW") if ax == 1 else ("NHWC" if len(shape) == 4 else "NDHWC")
-    state = {
-        "gamma": [rng.uniform(0.5, 1.5) for _ in range(C)],
-        "beta": [rng.gauss(0, 0.5) for _ in range(C)],
-        "running_mean": [0.0] * C,
-        "running_var": [1.0] * C,
-    }
-    state = {k: np.asarray(v, np.float64).astype(np.float32) for k, v in state.items()}
-    initial = {k: enc(state[k], "float32") for k in ["gamma", "beta", "running_mean", "running_var"]}
+    seed, rng, eps, f, data_format, state, initial = fused_setup(name, shape, axis, epsilon, factor, momentum)
     ch = Channels(rng, shape, axis)
     out_steps = []
     for mode in steps:
