@@ -16,7 +16,14 @@ import { batchNormBackward, batchNormInference, batchNormTrain, KernelArena } fr
 import { setWasmEnabled } from "../src/reference/_wasm.ts";
 import { buildBatchNormModel } from "../scripts/runners/onnx_model.ts";
 import "../scripts/runners/onnxruntime.ts"; // float16 mapping, harmless here
-import { NATIVE_PEERS, runNativePeer, timed, type Timing } from "../scripts/bench/native.ts";
+import {
+  BENCH_SHAPES,
+  NATIVE_PEERS,
+  nativeRequest,
+  runNativePeer,
+  timed,
+  type Timing,
+} from "../scripts/bench/native.ts";
 import { runWasmPeers } from "../scripts/bench/wasm_peers.ts";
 import { ENGINE_PEERS, runEnginePeer } from "../scripts/bench/engine_peers.ts";
 
@@ -26,19 +33,8 @@ await tf.setBackend("cpu");
 // Timed before the in-process benches start (nothing else running), with the reference timed the same way
 // right after, so the ratios below come from one run. Printed to stderr (bench_report.ts reads the JSON line).
 {
-  const SHAPES = [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const;
   const runs = 25;
-  const req = {
-    runs,
-    shapes: SHAPES.map(([label, shape]) => ({
-      label,
-      shape: [...shape],
-      models: {
-        inference: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: false }),
-        training: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: true }),
-      },
-    })),
-  };
+  const req = nativeRequest(runs);
   const peers = [];
   for (const peer of NATIVE_PEERS) peers.push(await runNativePeer(peer, req));
   // The matrix's other native engines (OpenVINO, onnx.reference, LiteRT, PaddlePaddle, MLX, tinygrad, ncnn, candle,
@@ -47,7 +43,7 @@ await tf.setBackend("cpu");
   // The same-technology peers (WebAssembly in this process, one thread), on the same data; TF.js's gradients take
   // seconds a call on the big shape, so 5 of them are timed.
   const wasmPeers = await runWasmPeers(
-    SHAPES.map(([label, shape]) => {
+    BENCH_SHAPES.map(([label, shape]) => {
       const n = shape.reduce((a, b) => a * b, 1);
       const x = new Float32Array(n), dy = new Float32Array(n);
       for (let i = 0; i < n; i++) x[i] = Math.sin(i * 0.37) * 2 + (i % 7) * 0.25;
@@ -58,7 +54,7 @@ await tf.setBackend("cpu");
     5,
   );
   const reference: { label: string; what: string; ms: Timing }[] = [];
-  for (const [label, shape] of SHAPES) {
+  for (const [label, shape] of BENCH_SHAPES) {
     const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
     // The reference on two threads (the helper worker of a two-thread KernelArena; 2 cores here, as the native
     // peers use), and on one: the same data in an arena of each kind.

@@ -14,6 +14,8 @@ function encodeBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
+import { buildBatchNormModel } from "../runners/onnx_model.ts";
+
 /** One timing: median, min and max, in ms. */
 export type Timing = [median: number, min: number, max: number];
 
@@ -32,6 +34,24 @@ export interface NativeRequest {
 }
 
 const root = new URL("../../", import.meta.url);
+
+/** The benchmark shapes (float32 NCHW): a ResNet layer's activations, and a small batch. */
+export const BENCH_SHAPES = [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const;
+
+/** The request every native peer is timed on: `runs` calls of the opset-15 inference and training models per shape. */
+export function nativeRequest(runs: number): NativeRequest {
+  return {
+    runs,
+    shapes: BENCH_SHAPES.map(([label, shape]) => ({
+      label,
+      shape: [...shape],
+      models: {
+        inference: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: false }),
+        training: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: true }),
+      },
+    })),
+  };
+}
 
 /** The native peers, the interpreter each runs under, and how to install it when it is missing. */
 export const NATIVE_PEERS = [

@@ -20,13 +20,20 @@
 import * as ort from "onnxruntime-node";
 import { batchNormBackward, batchNormInference, batchNormTrain, KernelArena } from "../../mod.ts";
 import { buildBatchNormModel } from "../runners/onnx_model.ts";
-import { NATIVE_PEERS, type PeerReport, runNativePeer, timed, type Timing } from "../bench/native.ts";
+import {
+  BENCH_SHAPES,
+  NATIVE_PEERS,
+  nativeRequest,
+  type PeerReport,
+  runNativePeer,
+  timed,
+  type Timing,
+} from "../bench/native.ts";
 import { ENGINE_PEERS, runEnginePeer } from "../bench/engine_peers.ts";
 import { runWasmPeers, tfjsBackend, type WasmPeerShape } from "../bench/wasm_peers.ts";
 import { NOT_TIMED, SPEED_END, SPEED_START, speedColumns } from "./_speed_rows.ts";
 
 const root = new URL("../../", import.meta.url);
-const SHAPES = [["32x64x56x56", [32, 64, 56, 56]], ["8x16x8x8", [8, 16, 8, 8]]] as const;
 
 /** One row: an engine, where and how it was timed, and its report. */
 interface Row {
@@ -48,7 +55,7 @@ async function onnxruntimeNode(runs: number): Promise<PeerReport> {
   const peer = "onnxruntime-node";
   try {
     const results: PeerReport["results"] = [];
-    for (const [label, shape] of SHAPES) {
+    for (const [label, shape] of BENCH_SHAPES) {
       const C = shape[1], { x } = data(shape);
       const ones = new Float32Array(C).fill(1), zeros = new Float32Array(C);
       const feeds = {
@@ -85,7 +92,7 @@ async function onnxruntimeNode(runs: number): Promise<PeerReport> {
 /** The reference in this process, tensors in kernel memory, one thread. */
 function reference(runs: number): PeerReport {
   const results: PeerReport["results"] = [];
-  for (const [label, shape] of SHAPES) {
+  for (const [label, shape] of BENCH_SHAPES) {
     const n = shape.reduce((a, b) => a * b, 1), C = shape[1];
     using one = new KernelArena(3 * 4 * n + 48);
     const x = one.float32([...shape]), y = one.float32([...shape]), dy = one.float32([...shape]);
@@ -109,22 +116,12 @@ function reference(runs: number): PeerReport {
 /** Times every engine; one row each, missing ones included. */
 export async function speedRows(runs: number): Promise<Row[]> {
   const rows: Row[] = [];
-  const req = {
-    runs,
-    shapes: SHAPES.map(([label, shape]) => ({
-      label,
-      shape: [...shape],
-      models: {
-        inference: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: false }),
-        training: buildBatchNormModel({ opset: 15, dtype: "float32", shape: [...shape], training: true }),
-      },
-    })),
-  };
+  const req = nativeRequest(runs);
   for (const peer of NATIVE_PEERS) {
     console.error(`timing ${peer.title}`);
     rows.push({ report: await runNativePeer(peer, req), where: "own process (Python)", threads: "engine default" });
   }
-  const shapes = SHAPES.map(([label, shape]) => ({ label, shape }));
+  const shapes = BENCH_SHAPES.map(([label, shape]) => ({ label, shape }));
   for (const peer of ENGINE_PEERS) {
     console.error(`timing ${peer.title}`);
     const report = await runEnginePeer(peer, shapes, runs);
@@ -132,7 +129,7 @@ export async function speedRows(runs: number): Promise<Row[]> {
   }
   console.error("timing the in-process engines");
   rows.push({ report: await onnxruntimeNode(runs), where: "this Deno process (N-API)", threads: "engine default" });
-  const wasmShapes: WasmPeerShape[] = SHAPES.map(([label, shape]) => ({ label, shape, ...data(shape) }));
+  const wasmShapes: WasmPeerShape[] = BENCH_SHAPES.map(([label, shape]) => ({ label, shape, ...data(shape) }));
   for (const report of await runWasmPeers(wasmShapes, runs, 3)) {
     rows.push({ report, where: "this Deno process (WebAssembly)", threads: "1" });
   }
@@ -154,10 +151,16 @@ export function speedSection(rows: readonly Row[], runs: number, note: string): 
   for (const { report, where, threads } of rows) {
     const name = report.version ? `${report.peer} ${report.version}` : report.peer;
     if (report.missing) {
-      table.push([name, where, threads, ...SHAPES.flatMap(() => ["", "", ""]), `cannot run here: ${report.missing}`]);
+      table.push([
+        name,
+        where,
+        threads,
+        ...BENCH_SHAPES.flatMap(() => ["", "", ""]),
+        `cannot run here: ${report.missing}`,
+      ]);
       continue;
     }
-    const cells = SHAPES.flatMap(([label]) =>
+    const cells = BENCH_SHAPES.flatMap(([label]) =>
       ["inference", "training", "backward"].map((what) => {
         const r = report.results.find((r) => r.label === label && r.what === what);
         if (r) return fmt(r.ms[0]);
