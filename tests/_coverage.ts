@@ -4,11 +4,32 @@
  */
 import { assertEquals } from "@std/assert";
 import { findingLookup, type FixtureFile, loadFindings } from "../mod.ts";
-import type { Peer } from "../scripts/reports/conformance_matrix.ts";
+import { matrixRow, type Peer } from "../scripts/reports/conformance_matrix.ts";
+import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
 import { coverageRow, parseCoverageTable, peerCoverage } from "../scripts/reports/diagnosis_coverage.ts";
 
 const page = parseCoverageTable(await Deno.readTextFile(new URL("../docs/findings.md", import.meta.url)));
 const finding = findingLookup(await loadFindings());
+const matrixPage = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
+
+/**
+ * Registers the two tests of one engine peer: docs/matrix.md holds its row as a fresh run computes it, and
+ * {@linkcode coverageTest}.
+ *
+ * @param peer The matrix peer.
+ * @param files The fixtures.
+ * @param reason Why it cannot run here (both tests are then ignored, with the reason in their names).
+ */
+export function peerRowTests(peer: Peer, files: readonly FixtureFile[], reason: string | undefined): void {
+  Deno.test({
+    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : ""}`,
+    ignore: reason !== undefined,
+    fn: async () => {
+      assertEquals(matrixPage.find((r) => r[0] === peer.label), await matrixRow(peer, files));
+    },
+  });
+  coverageTest(peer, files, reason);
+}
 
 /**
  * Registers the test of one peer.

@@ -8,9 +8,8 @@
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import { caseRequests, loadAllFixtures, type StepOutputs, type StepRequest } from "../mod.ts";
-import { matrixRow, PEERS } from "../scripts/reports/conformance_matrix.ts";
-import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
-import { coverageTest } from "./_coverage.ts";
+import { PEERS } from "../scripts/reports/conformance_matrix.ts";
+import { peerRowTests } from "./_coverage.ts";
 import { onnxruntimeWebImplementation } from "../scripts/peers/engines.ts";
 import { onnxruntimeImplementation } from "../scripts/peers/inprocess.ts";
 import { buildBatchNormModel, type OnnxBatchNormSpec } from "../scripts/runners/onnx_model.ts";
@@ -19,21 +18,13 @@ import { backendUnavailable, useBackend } from "../scripts/runners/tfjs_backends
 import { runOnnxWebBatchNorm } from "../scripts/runners/onnxruntime_web.ts";
 
 const files = await loadAllFixtures();
-const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
 const engines = PEERS.filter((p) => p.group === "engine");
 const reasons = new Map<string, string | undefined>();
 for (const p of engines) reasons.set(p.label, await p.unavailable?.()); // one at a time: TF.js switches backends
 
 for (const peer of engines) {
   const reason = reasons.get(peer.label);
-  Deno.test({
-    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : ""}`,
-    ignore: reason !== undefined,
-    fn: async () => {
-      assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
-    },
-  });
-  coverageTest(peer, files, reason);
+  peerRowTests(peer, files, reason);
 }
 
 // ---- TF.js wasm: tf.moments over an empty axis reads uninitialised memory ----

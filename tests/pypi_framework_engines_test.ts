@@ -16,9 +16,7 @@ import {
   type StepOutputs,
   SubprocessImplementation,
 } from "../mod.ts";
-import { matrixRow } from "../scripts/reports/conformance_matrix.ts";
-import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
-import { coverageTest } from "./_coverage.ts";
+import { peerRowTests } from "./_coverage.ts";
 import {
   benchEngine,
   engineCommand,
@@ -30,7 +28,6 @@ import {
 } from "../scripts/peers/pypi_framework_peers.ts";
 
 const files = await loadAllFixtures();
-const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
 const reasons = new Map<string, string | undefined>();
 for (const e of PYPI_ENGINES) reasons.set(e.engine, await engineUnavailable(e));
 const engine = (name: PypiEngine["engine"]) => PYPI_ENGINES.find((e) => e.engine === name)!;
@@ -74,14 +71,7 @@ async function python(name: PypiEngine["engine"], code: string, ...args: string[
 for (const peer of PYPI_PEERS) {
   const e = PYPI_ENGINES.find((e) => e.label === peer.label)!;
   const reason = reasons.get(e.engine);
-  Deno.test({
-    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : ""}`,
-    ignore: reason !== undefined,
-    fn: async () => {
-      assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
-    },
-  });
-  coverageTest(peer, files, reason);
+  peerRowTests(peer, files, reason);
 }
 
 Deno.test("an engine without its environment keeps its row, saying how to install it", async () => {

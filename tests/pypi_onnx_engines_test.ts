@@ -6,12 +6,12 @@
  */
 import { assert, assertAlmostEquals, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { loadAllFixtures } from "../mod.ts";
-import { matrixRow, PEERS } from "../scripts/reports/conformance_matrix.ts";
+import { PEERS } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
 import { envPython, PYPI_ENGINES, pypiEngineUnavailable } from "../scripts/peers/pypi_onnx_peers.ts";
 import { buildBatchNormModel, type OnnxBatchNormSpec } from "../scripts/runners/onnx_model.ts";
 import { encodeBase64 } from "../scripts/runners/_base64.ts";
-import { coverageTest } from "./_coverage.ts";
+import { peerRowTests } from "./_coverage.ts";
 
 const files = await loadAllFixtures();
 const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
@@ -25,18 +25,7 @@ Deno.test("every PyPI ONNX engine has its row in PEERS and in docs/matrix.md", (
 });
 
 for (const peer of peers) {
-  const reason = reasons.get(PYPI_ENGINES.find((e) => e.label === peer.label)!.engine);
-  Deno.test({
-    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : ""}`,
-    ignore: reason !== undefined,
-    fn: async () => {
-      assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
-    },
-  });
-}
-
-for (const peer of peers) {
-  coverageTest(peer, files, reasons.get(PYPI_ENGINES.find((e) => e.label === peer.label)!.engine));
+  peerRowTests(peer, files, reasons.get(PYPI_ENGINES.find((e) => e.label === peer.label)!.engine));
 }
 
 // ---- running one model through an engine (pypi_onnx_peer.py ENGINE --run-model) ----

@@ -7,26 +7,16 @@
  */
 import { assert, assertAlmostEquals, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import { loadAllFixtures } from "../mod.ts";
-import { matrixRow } from "../scripts/reports/conformance_matrix.ts";
-import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
-import { coverageTest } from "./_coverage.ts";
+import { peerRowTests } from "./_coverage.ts";
 import { RUST_PEERS, rustBinary, rustUnavailable } from "../scripts/peers/rust_peers.ts";
 
 const files = await loadAllFixtures();
-const page = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
 const candleReason = await rustUnavailable("candle_peer");
 const burnReason = await rustUnavailable("burn_peer");
 
 for (const peer of RUST_PEERS) {
   const reason = await peer.unavailable?.();
-  Deno.test({
-    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : ""}`,
-    ignore: reason !== undefined,
-    fn: async () => {
-      assertEquals(page.find((r) => r[0] === peer.label), await matrixRow(peer, files));
-    },
-  });
-  coverageTest(peer, files, reason);
+  peerRowTests(peer, files, reason);
 }
 
 type Tensor = { dtype: string; shape: number[]; data: (number | string)[] };
