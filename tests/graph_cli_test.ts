@@ -54,6 +54,12 @@ Deno.test("judge-graph: recorded engine answers pass or fail as the fixture says
     assertEquals(r.code, 1);
     assertMatch(r.out, /pass conv1x1_bn: .*\nfail conv3x3_pad1_bn: not answered\n/);
 
+    const short = await answers({ ...run("torch-fused"), conv1x1_bn: { shape: [2, 8, 4, 4], data: [1, 2] } });
+    paths.push(short);
+    r = await judge([short]);
+    assertEquals(r.code, 1);
+    assertMatch(r.out, /^fail conv1x1_bn: \$\.cases\.conv1x1_bn\.data holds 2 values, shape \[2,8,4,4\] needs 256\n/);
+
     const unknown = await answers({ ...run("torch-fused"), conv5x5: { shape: [1], data: [0] } });
     paths.push(unknown);
     r = await judge([unknown]);

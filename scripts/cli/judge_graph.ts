@@ -103,6 +103,13 @@ for (const c of file.cases) {
     failed++;
     continue;
   }
+  if (a.data.length !== c.expectedExact.data.length) {
+    console.log(
+      `fail ${c.id}: $.cases.${c.id}.data holds ${a.data.length} values, shape [${want}] needs ${c.expectedExact.data.length}`,
+    );
+    failed++;
+    continue;
+  }
   const y = a.data.map((e) => (typeof e === "number" ? e : NaN));
   const v = judgeGraph(c, y);
   if (!v.pass) failed++;
