@@ -37,27 +37,22 @@ export function peerRowTests(peer: Peer, files: readonly FixtureFile[], reason: 
  * @param peer The matrix peer.
  * @param files The fixtures.
  * @param reason Why it cannot run here (the test is then ignored, with the reason in its name).
- * @param options `unexplainedAllowed`: the deliberately wrong peer, whose unexplained count the page pins instead.
  */
 export function coverageTest(
   peer: Peer,
   files: readonly FixtureFile[],
   reason: string | undefined,
-  options: { unexplainedAllowed?: boolean } = {},
 ): void {
   Deno.test({
-    name: `every failure of ${peer.label} carries a diagnosis${
-      options.unexplainedAllowed ? "" : ", none unexplained"
-    }, as docs/findings.md's coverage row says${reason ? ` (ignored: ${reason})` : ""}`,
+    name: `every failure of ${peer.label} carries a diagnosis, none unexplained, as docs/findings.md's coverage row ` +
+      `says${reason ? ` (ignored: ${reason})` : ""}`,
     ignore: reason !== undefined,
     fn: async () => {
       const c = await peerCoverage(peer, files, finding);
-      if (!options.unexplainedAllowed) {
-        assertEquals(
-          c.failures.filter((f) => f.by === "unexplained").map((f) => `${f.case} ${f.where}: ${f.text}`),
-          [],
-        );
-      }
+      assertEquals(
+        c.failures.filter((f) => f.by === "unexplained").map((f) => `${f.case} ${f.where}: ${f.text}`),
+        [],
+      );
       assertEquals(page.find((r) => r[0] === peer.label), coverageRow(c));
     },
   });

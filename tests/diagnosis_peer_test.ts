@@ -55,6 +55,18 @@ const MUTANTS: Record<string, RegExp> = {
   "default-epsilon": /^epsilon 1e-3 /,
 };
 
+/**
+ * What a mutant's mistake brings with it, named beside the mistake in a combination: under epsilon outside, the
+ * mutant's backward divides by sqrt(var) + eps itself (tests/third_party/numpy_batchnorm.py), so a zero variance with
+ * epsilon 0 gives IEEE's infinity in dx where the case's convention has invstd 0.
+ */
+/** numpy's float64 arithmetic, in a combination on a step the reference refuses (a negative running variance). */
+const ACCURATE = /^computed in float64, rounded to float32 once$/;
+
+const BROUGHT: Record<string, RegExp> = {
+  "epsilon-outside": /^1\/sqrt\(0\) = Infinity \(IEEE\)$/,
+};
+
 for (const [mutant, mistake] of Object.entries(MUTANTS)) {
   Deno.test(`the numpy mutant "${mutant}" is diagnosed as its own mistake, and never as anything else`, async () => {
     const impl = await SubprocessImplementation.start({
@@ -68,7 +80,12 @@ for (const [mutant, mistake] of Object.entries(MUTANTS)) {
       // Whatever is explained is explained by the mutant's mistake (a tie with another witness allowed: momentum 0.5).
       for (const { c, o } of matched) {
         const tied = [o.closest!, ...o.runnersUp].filter((w) => w.distance === o.closest!.distance);
-        assert(tied.some((w) => mistake.test(w.witness)), `${c.name}: ${o.text}`);
+        const named = (w: (typeof tied)[number]) =>
+          w.parts
+            ? w.parts.some((p) => mistake.test(p)) &&
+              w.parts.every((p) => mistake.test(p) || BROUGHT[mutant]?.test(p) || ACCURATE.test(p))
+            : mistake.test(w.witness);
+        assert(tied.some(named), `${c.name}: ${o.text}`);
       }
       // Nearly everything is explained; the rest are edge cases (overflow, infinities) where numpy's arithmetic differs.
       assert(matched.length >= 0.97 * outputs.length, `${matched.length} of ${outputs.length} explained`);
@@ -102,7 +119,7 @@ Deno.test("the numpy mutant accepting one value per channel is diagnosed as comp
 const NAIVE_MISTAKES: readonly RegExp[] = [
   /^epsilon outside the square root$/, // epsilon outside the root
   /E\[x²\] − E\[x\]²/, // the "fast" variance, summed in float32
-  /^plain sums in float32|^computed in float32/, // its float32 arithmetic
+  /^plain sums in float(32|64)|^computed in float(32|64)/, // its float32 statistics, float64 elsewhere
   /^the biased running variance/, // no Bessel factor
   /read the other way|^momentum 0\.1 \(PyTorch's default\) instead of the cumulative/, // momentum always "new", 0.1
   /^no floor on epsilon$/, // epsilon_floor ignored
@@ -122,15 +139,23 @@ Deno.test("the naive peer, several mistakes at once: every failure carries a dia
     }
     const outputs = failing.flatMap((c) => c.diagnosis!.outputs);
     const matched = outputs.filter((o) => o.matched);
-    // Before combinations (one neighbouring convention at a time) 539 of 1624 outputs were unexplained; now 26 are,
-    // edge cases where its float32 arithmetic overflows or cancels to nothing.
-    assert(matched.length >= 0.97 * outputs.length, `${matched.length} of ${outputs.length} explained`);
+    // Before combinations (one neighbouring convention at a time) 539 of 1624 outputs were unexplained; with the
+    // closest single what-ifs combined, 26-36 were (edge cases where its float32 arithmetic overflows or cancels to
+    // nothing, and the steps the reference refuses). Now every one is matched, or is a known finding of the framework
+    // whose recorded output it shares.
+    assertEquals(
+      outputs.filter((o) => !o.matched && !o.finding).map((o) => o.text),
+      [],
+    );
     const combined = matched.filter((o) => o.closest!.parts !== undefined);
     assert(combined.length >= 200, `${combined.length} outputs explained by a combination`);
+    // Each is explained by the naive peer's mistakes (a tie with another witness allowed).
     for (const o of matched) {
-      for (const part of o.closest!.parts ?? [o.closest!.witness]) {
-        assert(NAIVE_MISTAKES.some((m) => m.test(part)), `not one of the naive peer's mistakes: ${part} (${o.text})`);
-      }
+      const tied = [o.closest!, ...o.runnersUp].filter((w) => w.distance === o.closest!.distance);
+      assert(
+        tied.some((w) => (w.parts ?? [w.witness]).every((part) => NAIVE_MISTAKES.some((m) => m.test(part)))),
+        `not the naive peer's mistakes: ${o.text}`,
+      );
     }
     // A combination reads as its parts, and still never passes a case.
     assertStringIncludes(combined[0].text, " + ");

@@ -168,3 +168,35 @@ Deno.test("the reference fails nothing there, so nothing is diagnosed", async ()
   });
   assert(r.cases.every((c) => c.status !== "pass" || c.diagnosis === undefined));
 });
+
+Deno.test("an answer left unrounded but within the budget once rounded is diagnosed by its rounding, not by a what-if", async () => {
+  // A kernel answering float16 cases in float32, unrounded: where float16 overflows to ±Infinity, its ±70000 is finite
+  // (judged unrounded, it is infinitely far from the target), but rounds to the infinity the case expects.
+  const unrounded: Adapter = (req) => {
+    const out = referenceAdapter(req);
+    if (req.dtype !== "float16" || !out.outputs) return out;
+    const outputs = Object.fromEntries(
+      Object.entries(out.outputs).map(([k, t]) => [k, {
+        ...t,
+        data: Array.from(t.data, (v) => (v === Infinity ? 70000 : v === -Infinity ? -70000 : v)),
+      }]),
+    );
+    return { ...out, outputs };
+  };
+  const r = await runSuite(files, { name: "float16 unrounded", adapter: unrounded });
+  const overflowing = r.cases.filter((c) => c.problems?.some((p) => / = -?70000 is not a float16 value/.test(p)));
+  assert(overflowing.length > 0);
+  for (const c of overflowing) {
+    assertEquals(c.status, "fail", c.name);
+    for (const p of c.problems!) {
+      const [, step, output] = /^step (\d+): (\w+)\[/.exec(p)!;
+      assertEquals(c.diagnosis!.outputs.filter((o) => o.step === Number(step) && o.output === output), [], c.name);
+      assert(
+        c.diagnosis!.steps.some((s) =>
+          s.startsWith(`step ${step}: ${output} was not rounded to float16`) && s.endsWith("(within the budget)")
+        ),
+        `${c.name}: ${c.diagnosis!.steps}`,
+      );
+    }
+  }
+});

@@ -37,13 +37,12 @@ Deno.test({
 // Diagnosis coverage of the framework peers: PyTorch 1.13 needs Debian's python3-torch, the naive peer Node.js.
 const files = await loadAllFixtures();
 for (const peer of PEERS.filter((p) => p.group === "framework")) {
-  const naive = peer.label.startsWith("naive");
   const reason = peer.label.startsWith("PyTorch 1.13") && !available("/usr/bin/python3", ["-c", "import torch"])
     ? "/usr/bin/python3 cannot import torch (Debian python3-torch)"
-    : naive && !available("node", ["--version"])
+    : peer.label.startsWith("naive") && !available("node", ["--version"])
     ? "no node on PATH"
     : undefined;
-  coverageTest(peer, files, reason, { unexplainedAllowed: naive });
+  coverageTest(peer, files, reason);
 }
 
 Deno.test("a peer that cannot start keeps its row, which says why, and is never opened", async () => {

@@ -226,7 +226,18 @@ function conventionWhatIfs(k: BatchNormConvention): WhatIf[] {
 
 /** The arithmetic what-ifs: other ways of computing the same convention. */
 function arithmeticWhatIfs(dtype: DType): WhatIf[] {
-  const out: WhatIf[] = [
+  const out: WhatIf[] = [];
+  if (dtype !== "float64") {
+    // First, so that it wins a tie (the least claim about arithmetic): a port computing in double and rounding once;
+    // also the stand-in for the reference's arithmetic in a combination on a step the reference refuses (a negative
+    // running variance in the recorded state).
+    out.push({
+      label: `computed in float64, rounded to ${dtype} once`,
+      kind: "arithmetic",
+      answer: (r) => plain(r, { dtype: "float64" }),
+    });
+  }
+  out.push(
     {
       label: `plain sums in ${dtype} (every operation rounded to ${dtype})`,
       kind: "arithmetic",
@@ -274,7 +285,7 @@ function arithmeticWhatIfs(dtype: DType): WhatIf[] {
           ? referenceAdapter({ ...r, convention: { ...r.convention!, trackRunningStats: false } })
           : undefined,
     },
-  ];
+  );
   out.push(...engineWhatIfs());
   // The "fast" variance, its sums in float32, the rest in binary64 rounded once (a port of a float32 kernel).
   out.push({
@@ -620,8 +631,12 @@ function plain(req: StepRequest, p: Plain): StepOutputs | undefined {
       dgamma[c] = r(sdyx);
       dbeta[c] = r(sdy);
       const a = r(g(c) * invstd[c]);
+      // Epsilon outside the root: y = γ·(x − mean)/s + β with s = σ + eps, so the variance term carries s/σ (0 where
+      // σ is 0, as the term's own limit); inside, s = σ and the factor is 1.
+      const sigma = r(Math.sqrt(variance[c])), s = r(sigma + eps);
+      const factor = k.epsilonPlacement === "inside" ? 1 : sigma === 0 ? 0 : r(s / sigma);
       for (const i of idx[c]) {
-        dx[i] = batch ? r(r(a / n) * r(r(r(n * dy[i]) - sdy) - r(xhat(i) * sdyx))) : r(dy[i] * a);
+        dx[i] = batch ? r(r(a / n) * r(r(r(n * dy[i]) - sdy) - r(r(xhat(i) * sdyx) * factor))) : r(dy[i] * a);
       }
     }
     outputs.dx = out(dx, x.shape);
@@ -853,6 +868,14 @@ export function diagnoseCase(
     if (!have || !target) continue;
     const limit = budget(tensorDType(c, name), name, perChannel(c, step));
     const share = measure(c, step, name, have.data, target).distance / limit;
+    // An answer not rounded to its dtype (an answer problem, which problemDiagnoses names) that is within the budget
+    // once rounded: the rounding is the whole failure, and no what-if is compared with the unrounded values.
+    const unrounded = (options.problems ?? []).some((p) => p.startsWith(`step ${i}: ${name}[`) && NOT_A_VALUE.test(p));
+    const dtype = tensorDType(c, name);
+    if (
+      unrounded &&
+      measure(c, step, name, Array.from(have.data, (v) => roundToDType(v, dtype)), target).distance <= limit
+    ) continue;
     const found: WitnessDistance[] = [];
     const add = (witness: string, kind: WitnessKind, data: ArrayLike<number>, extra: Partial<WitnessDistance> = {}) => {
       const m = measure(c, step, name, have.data, data);
@@ -890,29 +913,71 @@ export function diagnoseCase(
       }
     };
     measureWhatIfs(whatIfs);
-    // Closest first; on a tie, a framework's recorded output before a what-if, a single mistake before several
-    // (the list's order).
+    // Closest first; on a tie, fewer mistakes before more, then a framework's recorded output before a what-if (the
+    // list's order).
     const rank = () =>
       found.map((w, order) => ({ w, order })).sort((a, b) =>
         (a.w.distance === b.w.distance ? 0 : a.w.distance < b.w.distance || Number.isNaN(b.w.distance) ? -1 : 1) ||
+        (a.w.parts?.length ?? 1) - (b.w.parts?.length ?? 1) ||
         a.order - b.order
       ).map((x) => x.w);
     let ranked = rank();
     if (!(ranked[0]?.share <= 1)) {
       // No single witness explains it: several mistakes at once, drawn from the closest single ones.
       const k = requests[i].convention ?? c.convention;
-      const closestOf = (kind: WitnessKind, n: number) => {
+      const closestOf = (list: readonly (WhatIf | undefined)[], n: number) => {
         // The closest what-if of each field (or set of fields) it changes: one epsilon, one momentum reading, ...
         const seen = new Set<string>();
-        return ranked.filter((w) => w.kind === kind).map((w) => byLabel.get(w.witness)).filter((w) => {
-          if (w === undefined || (kind === "convention" && w.change === undefined)) return false;
+        return list.filter((w) => {
+          if (w === undefined) return false;
           const fields = w.change ? Object.keys(w.change(k)).sort().join() : w.label;
           return !seen.has(fields) && seen.add(fields);
         }).slice(0, n) as WhatIf[];
       };
+      const measured = (kind: WitnessKind) =>
+        ranked.filter((w) => w.kind === kind).map((w) => byLabel.get(w.witness)).filter((w) => w !== undefined);
+      // The closest arithmetic what-ifs, in the list's order: on a tie the combination with the earlier one wins
+      // (the least claim about arithmetic first).
+      const arithmetic = closestOf(measured("arithmetic"), COMBINE.arithmetic)
+        .sort((a, b) => whatIfs.indexOf(a) - whatIfs.indexOf(b));
+      // A convention what-if that changes this output neither under the reference nor under any of those arithmetic
+      // what-ifs (epsilon's placement for a running mean) explains no part of the difference: it comes after every one
+      // that does. One that changes it only under an arithmetic (IEEE's 1/sqrt(0) where float32's E[x²] − E[x]² gives
+      // a zero variance) counts as one that does.
+      const outputOf = (answer: () => StepOutputs | undefined) => {
+        try {
+          return answer()?.outputs?.[name]?.data;
+        } catch {
+          return undefined;
+        }
+      };
+      const changes = (w: WhatIf) => {
+        const changed = { ...requests[i], convention: { ...k, ...w.change!(k) } };
+        const pairs: [ArrayLike<number> | undefined, ArrayLike<number> | undefined][] = [
+          [outputOf(() => whatIfAnswer(w, i)), outputOf(() => referenceAdapter(requests[i]))],
+          ...arithmetic.map((via) =>
+            [outputOf(() => via.answer(changed, answers[i])), outputOf(() => whatIfAnswer(via, i))] as [
+              ArrayLike<number> | undefined,
+              ArrayLike<number> | undefined,
+            ]
+          ),
+        ];
+        return pairs.some(([got, base]) => got !== undefined && base !== undefined && !sameValues(got, base));
+      };
+      // Where the reference refuses the step (a negative running variance in the recorded state), a convention what-if
+      // measures nothing alone: it is ranked by whether it changes the output under an arithmetic what-if (which does
+      // not refuse), after the measured ones, in the list's order.
+      const conventions = [
+        ...measured("convention"),
+        ...whatIfs.filter((w) => w.kind === "convention" && whatIfAnswer(w, i)?.outputs?.[name] === undefined),
+      ].filter((w) => w.change !== undefined);
+      const active = new Map(conventions.map((w) => [w, changes(w)]));
       measureWhatIfs(combinedWhatIfs(
-        closestOf("convention", COMBINE.conventions),
-        closestOf("arithmetic", COMBINE.arithmetic),
+        closestOf(
+          [...conventions.filter((w) => active.get(w)), ...conventions.filter((w) => !active.get(w))],
+          COMBINE.conventions,
+        ),
+        arithmetic,
         k,
       ));
       ranked = rank();
@@ -940,6 +1005,16 @@ export function diagnoseCase(
   return { outputs, steps: [...steps, ...problemDiagnoses(c, answers, options.problems ?? [], steps)] };
 }
 
+/** Equal value for value, NaN equal to NaN. */
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let j = 0; j < a.length; j++) if (!Object.is(a[j], b[j]) && !(a[j] === 0 && b[j] === 0)) return false;
+  return true;
+}
+
+/** runner.ts's answer problem for a value that is not of its dtype: the step, the output. */
+const NOT_A_VALUE = /^step (\d+): (\w+)\[\d+\] = .* is not a \w+ value/;
+
 /** What each answer problem (runner.ts) means, where the step diagnoses do not already say it. */
 function problemDiagnoses(
   c: FixtureCase,
@@ -949,21 +1024,21 @@ function problemDiagnoses(
 ): string[] {
   const out: string[] = [];
   for (const p of problems) {
-    const unrounded = p.match(/^step (\d+): (\w+)\[\d+\] = .* is not a \w+ value/);
+    const unrounded = p.match(NOT_A_VALUE);
     const threw = p.match(/^the implementation failed: (.*)$/s);
     if (unrounded) {
       const i = Number(unrounded[1]), name = unrounded[2], step = c.steps[i] as ExactStep;
-      const have = answers[i]?.outputs?.[name], target = targetOf(c, step, name);
+      const have = answers[i]?.outputs?.[name], target = targetOf(c, step, name), dtype = tensorDType(c, name);
       let rounded = "";
       if (have && target) {
-        const d = measure(c, step, name, Array.from(have.data, (v) => roundToDType(v, c.dtype)), target).distance;
-        const share = d / budget(c.dtype, name, perChannel(c, step));
-        rounded = `; rounded to ${c.dtype} once it is ${ulps(d)} from the target (${
+        const d = measure(c, step, name, Array.from(have.data, (v) => roundToDType(v, dtype)), target).distance;
+        const share = d / budget(dtype, name, perChannel(c, step));
+        rounded = `; rounded to ${dtype} once it is ${ulps(d)} from the target (${
           share <= 1 ? "within" : Number.isFinite(share) ? `${share.toPrecision(3)}×` : "beyond"
         } the budget)`;
       }
       out.push(
-        `step ${i}: ${name} was not rounded to ${c.dtype}: computed in a wider type and answered unrounded${rounded}`,
+        `step ${i}: ${name} was not rounded to ${dtype}: computed in a wider type and answered unrounded${rounded}`,
       );
     } else if (threw) {
       out.push(`the implementation threw instead of answering or refusing with a code: ${threw[1]}`);
