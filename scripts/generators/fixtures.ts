@@ -57,7 +57,14 @@ const GENERATORS: { dir: string; run: () => Promise<void> }[] = [
   { dir: "tfjs", run: () => generateTfjs(root) }, // after pytorch: its porting cases reuse PyTorch inputs
   { dir: "onnxruntime", run: () => generateOnnxruntime(root) },
   { dir: "onnx-testdata", run: () => Promise.resolve(generateOnnxTestdata(root)) },
-  { dir: "composed", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_composed.py"]) },
+  {
+    dir: "composed",
+    run: async () => {
+      await subprocess("/usr/bin/python3", ["scripts/generators/gen_composed.py"]);
+      // After the framework generators: epsilon outside the root on their recorded inputs (epsilon_outside.json).
+      await subprocess("/usr/bin/python3", ["scripts/generators/gen_epsilon_outside.py"]);
+    },
+  },
   // After the framework generators: it re-labels their training cases under the other running-statistics conventions.
   { dir: "composed-conventions", run: () => subprocess("/usr/bin/python3", ["scripts/generators/gen_relabel.py"]) },
 ];

@@ -281,13 +281,16 @@ export function batchNormBackward(
 type Six = [number, number, number, number, number, number];
 /**
  * The factor of (x - mean) in the "outside" dx: with sigma = sqrt(var) and s = sigma + eps = 1/invStd,
- * Σ dy·(x - mean) / (n·sigma·s²), Σ dy·(x - mean) = dgamma / invStd; 0 when sigma = 0.
+ * Σ dy·(x - mean) / (n·sigma·s²), Σ dy·(x - mean) = dgamma / invStd; 0 when sigma = 0, except where s = 0 too under
+ * zero_variance_invstd "ieee" (invStd +Infinity): there xhat = 0·Infinity is NaN and so is dx, as inside the root
+ * (fixtures/FORMAT.md).
  */
 function outsideSecond(variance: number, invStd: number, dgamma: number, count: number): number {
   const sigma = Math.sqrt(variance);
   const s = 1 / invStd;
   const sumDyD = dgamma / invStd; // sum_j dy_j (x_j - mean)
-  return sigma === 0 ? 0 : sumDyD / (count * sigma * s * s);
+  if (sigma === 0) return invStd === Infinity ? NaN : 0;
+  return sumDyD / (count * sigma * s * s);
 }
 /**
  * batchNormBackward for float64, in double-double. Per channel, Σdy and Σdy·(x - mean) are
@@ -328,6 +331,8 @@ function backward64(
         // dx = gamma·[(dy - mean(dy))/s - (x - mean)·Σdy·(x - mean)/(n·sigma·s²)], s = sigma + eps = 1/invStd
         const sigma = dd.sqrt([stats.variance[c], stats.varianceLow?.[c] ?? 0]);
         if (sigma[0] !== 0) R = dd.div(dd.mul([gamma, 0], dd.mul(sumDyD, dd.mul(inv, inv))), dd.mul(n, sigma));
+        // sigma = 0 and eps = 0 under "ieee" (invStd +Infinity): xhat = 0·Infinity is NaN, and so is dx (FORMAT.md).
+        else if (inv[0] === Infinity) R = [NaN, NaN];
       }
     }
     exact64.gradient(p.x, g, dx, ch, m, P, R, Q);
