@@ -51,6 +51,8 @@ Deno.test("epsilon outside has cases on every listed source's data and on each e
     "onnxruntime BatchNormalization opset 15",
     "onnxruntime edge",
     "tensorflow fused",
+    "keras 3 tensorflow",
+    "flax linen",
   ];
   for (const s of sources) {
     for (

@@ -3,9 +3,9 @@
 
 No framework run here places epsilon outside the root, (x - mean) / (sqrt(var) + eps); fixtures/composed/conventions.json
 had two such cases, on data of its own. This generator takes the recorded inputs of the PyTorch 1.13
-(BatchNorm1d/2d/3d and edge cases), TF.js, onnxruntime and TensorFlow 2.21 fused cases, keeps every other convention
-field of the case (axis, epsilon and its floor, momentum and its reading, running-variance form, affine, tracking,
-the zero-variance rule), flips `epsilon_placement` to "outside", and composes every expected output the source
+(BatchNorm1d/2d/3d and edge cases), TF.js, onnxruntime, TensorFlow 2.21 fused, Keras 3 and Flax cases, keeps every
+other convention field of the case (axis, epsilon and its floor, momentum and its reading, running-variance form,
+affine, tracking, the zero-variance rule), flips `epsilon_placement` to "outside", and composes every expected output the source
 recorded with PyTorch tensor operations, following the formulas of fixtures/FORMAT.md ("What the options mean"):
 
   sigma = sqrt(var), s = sigma + eps, invstd = 1/s; with var = 0 and eps = 0 (s = 0) invstd is 0 under
@@ -51,6 +51,8 @@ SOURCES = [
                                               "opset 15 float32 2x3x4x5 epsilon=0.00001 momentum=1"]),
     ("onnxruntime/edge_cases.json", ["constant-channel", "n1-spatial", "one-value-eval"]),
     ("tensorflow/fused_batch_norm.json", None),
+    ("keras/tensorflow_backend.json", ["2x4x5x3 NHWC defaults", "momentum=0.5 epsilon=0.1"]),
+    ("flax/batch_norm.json", ["linen.BatchNorm float32 2x4x5x3 NHWC defaults", "linen.BatchNorm float32 4x3x2 constant"]),
 ]
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -222,8 +224,8 @@ def main():
             "source": "composed",
             "framework": "PyTorch float64 (and float32) tensor operations over the recorded framework cases' inputs",
             "version": torch.__version__,
-            "api": "epsilon outside the square root on the inputs of PyTorch 1.13, TF.js, onnxruntime and TensorFlow 2.21 "
-                   "cases, each keeping its other conventions",
+            "api": "epsilon outside the square root on the inputs of PyTorch 1.13, TF.js, onnxruntime, TensorFlow 2.21, "
+                   "Keras 3 and Flax cases, each keeping its other conventions",
             "generator": GENERATOR,
             "command": "deno task fixtures",
             "seed": 0,

@@ -31,6 +31,7 @@
  *     dx    = γ·s·dy                                    (running statistics)
  *     dx    = γ·s·(dy − dbeta/n − (x − mean)·s·dgamma/n)  (batch, ε inside)
  *     dx    = γ·((dy − dbeta/n)·s − (x − mean)·Σdy·(x − mean)/(n·√var)·s²)  (batch, ε outside; 0 for var 0)
+ *             (the second term is NaN where s = +∞: var = ε = 0 under "ieee", x̂ = 0·∞ as inside)
  *     r'    = (1 − w)·r + w·b,  w = m | 1 − m | 1/(num_batches_tracked + 1)
  *
  * @module
@@ -580,7 +581,10 @@ function evaluate(request: StepRequest): Evaluation {
       } else {
         const a = K.scale(dbeta, invN);
         let second: Val = F0;
-        if (typeof sigma === "number" || K.signF(sigma) !== 0) {
+        if (s === Infinity) {
+          // σ = 0 and ε = 0 under "ieee": x̂ = 0·∞ is NaN, and so is dx, as inside the root (FORMAT.md).
+          second = NaN;
+        } else if (typeof sigma === "number" || K.signF(sigma) !== 0) {
           second = K.mul(K.mul(K.scale(P, invN), K.inv(sigma)), K.mul(s, s));
         }
         for (const [j, k] of idx.entries()) {
