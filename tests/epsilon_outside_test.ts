@@ -5,7 +5,15 @@
  * depend on the placement, and the coverage of a declared `epsilonPlacement: ["outside"]` rises with them.
  */
 import { assert, assertEquals } from "@std/assert";
-import { type Adapter, type FixtureCase, loadAllFixtures, referenceAdapter, runSuite } from "../mod.ts";
+import {
+  type Adapter,
+  batchNormBackward,
+  type FixtureCase,
+  loadAllFixtures,
+  referenceAdapter,
+  runSuite,
+  tensor,
+} from "../mod.ts";
 import { coverage } from "../scripts/reports/coverage.ts";
 
 const all = await loadAllFixtures();
@@ -138,4 +146,25 @@ Deno.test("a declared epsilonPlacement outside is judged on every epsilon-outsid
   const outside = all.flatMap((f) => f.cases).filter((c) => c.convention.epsilonPlacement === "outside").length;
   assert(outside >= cases.length + 2);
   assert(row.full + row.partial >= outside, `judged on ${row.full}+${row.partial}, ${outside} place epsilon outside`);
+});
+
+Deno.test("outside the root, a constant channel with epsilon 0 follows the zero-variance rule in every dtype", () => {
+  // Channel 0 constant, channel 1 not: under "ieee" x̂ = 0·Infinity is NaN on channel 0, so dx is NaN there (the second
+  // term is not taken as 0); under "zero" invstd is 0 and dx is 0. Channel 1 is finite either way.
+  for (const dtype of ["float32", "float64"] as const) {
+    const x = tensor(dtype, [4, 2], [3, 1, 3, -2, 3, 0.5, 3, 4]);
+    const dy = tensor(dtype, [4, 2], [1, 0.25, -2, 1, 0.5, -1, 4, 2]);
+    for (const rule of ["ieee", "zero"] as const) {
+      const r = batchNormBackward(x, dy, { gamma: [2, 1.5], beta: [1, 0] }, "train", {
+        epsilon: 0,
+        epsilonPlacement: "outside",
+        zeroVarianceInvStd: rule,
+      });
+      const ch0 = [0, 2, 4, 6].map((i) => r.dx.data[i]);
+      const ch1 = [1, 3, 5, 7].map((i) => r.dx.data[i]);
+      if (rule === "ieee") assert(ch0.every(Number.isNaN), `${dtype} ieee: ${ch0}`);
+      else assertEquals(ch0, [0, 0, 0, 0], `${dtype} zero`);
+      assert(ch1.every(Number.isFinite), `${dtype} ${rule}: ${ch1}`);
+    }
+  }
 });
