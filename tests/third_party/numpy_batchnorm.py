@@ -191,8 +191,10 @@ def step(dtype, cfg, s):
                 sigma = np.sqrt(var)
                 s_ = sigma + eps
                 sum_dy_dev = np.array([fsum(d * e) for d, e in zip(dy, dev)])
-                second = np.where(sigma == 0, 0.0, sum_dy_dev / (n * sigma * s_ * s_))
-                dx = gamma[:, None] * ((dy - (dbeta / n)[:, None]) / s_[:, None] - dev * second[:, None])
+                # The second term is 0 when sigma = 0, except with eps = 0 too under "ieee" (invstd +Infinity):
+                # x̂ = 0·Infinity is NaN there, and so is dx; under "zero" invstd is 0 and so is dx (FORMAT.md).
+                second = np.where(sigma == 0, np.where(np.isinf(invstd), math.nan, 0.0), sum_dy_dev / (n * sigma * s_ * s_))
+                dx = gamma[:, None] * ((dy - (dbeta / n)[:, None]) * invstd[:, None] - dev * second[:, None])
         out["dx"] = encode(back(dx), dtype)
         if cfg["affine"]:
             out["dgamma"], out["dbeta"] = encode(dgamma, dtype), encode(dbeta, dtype)
