@@ -179,7 +179,9 @@ def evaluate(req):
                     d = g * s * (dys[j] - dbeta / n - devs[j] * s * dgamma / n)
                 else:
                     sigma = mpmath.sqrt(var) if not mpmath.isnan(var) else var
-                    second = mpf(0) if sigma == 0 else P / n / sigma * (s * s)
+                    # sigma = 0: the second term is 0, except where s is +inf (var = eps = 0 under "ieee"): there
+                    # x̂ = 0·inf is NaN, and so is dx, as inside the root (fixtures/FORMAT.md).
+                    second = (mpf("nan") if mpmath.isinf(s) else mpf(0)) if sigma == 0 else P / n / sigma * (s * s)
                     d = g * ((dys[j] - dbeta / n) * s - devs[j] * second)
                 out["dx"][k] = d
     out.update(per)
