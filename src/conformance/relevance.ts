@@ -85,8 +85,8 @@ function perChannel(c: FixtureCase, step: FixtureStep): number {
  * - `zeroVarianceInvStd`: the epsilon in effect, max(epsilon, epsilonFloor), is 0 and a variance of 0 arises;
  * - `epsilonFloor`: epsilon is below the floor (otherwise max(epsilon, floor) is epsilon; another floor can still
  *   take effect, see {@linkcode equivalentValue});
- * - `epsilonPlacement`: the epsilon in effect is not 0 (sqrt(v) + 0 = sqrt(v + 0)), or a variance of 0 arises (the
- *   derivatives of sqrt(v) + 0 and sqrt(v + 0) at v = 0 meet the infinities differently);
+ * - `epsilonPlacement`: the epsilon in effect is not 0 (sqrt(v) + 0 = sqrt(v + 0): one function, every output equal,
+ *   a variance of 0 included, where FORMAT.md has the zero-variance rule govern both placements alike);
  * - `momentum`, `momentumKind`, `runningVariance`: some training step updates running statistics (a tracked
  *   training step on a non-empty batch, or on an empty one unless the statistics stay unchanged); `momentum` is
  *   moreover irrelevant to the cumulative average, which has none;
@@ -119,7 +119,7 @@ export function relevantFields(c: FixtureCase): Record<keyof BatchNormConvention
     scale: true,
     trackRunningStats: true,
     epsilonFloor: k.epsilon < k.epsilonFloor,
-    epsilonPlacement: eps !== 0 || zeroVarianceArises(c),
+    epsilonPlacement: eps !== 0,
     emptyBatch: batchSteps.some((s) => perChannel(c, s) === 0),
     singleValueTraining: batchSteps.some((s) => perChannel(c, s) === 1),
     zeroVarianceInvStd: eps === 0 && zeroVarianceArises(c),
