@@ -28,8 +28,12 @@ Writes fixtures/composed/epsilon_outside.json. Run by `deno task fixtures`; byte
 import json
 import os
 import re
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_composed import tensor  # noqa: E402 (the same JSON encoding as the other composed file)
 
 torch.set_num_threads(1)
 
@@ -55,18 +59,6 @@ SOURCES = [
     ("flax/batch_norm.json", ["linen.BatchNorm float32 2x4x5x3 NHWC defaults", "linen.BatchNorm float32 4x3x2 constant"]),
 ]
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-def num(v):
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
-def tensor(dtype, shape, data):
-    return {"dtype": dtype, "shape": list(shape), "data": [num(float(v)) for v in data]}
 
 
 def finite_tensor(t):
