@@ -23,6 +23,15 @@ for candidate in "${PYTHON:-}" python3.11 python3; do
 done
 [ -n "$PY" ] || { echo "setup_env: no CPython 3.11 found (python3.11 or python3); the pinned files take cp311 wheels" >&2; exit 1; }
 
+# Requirements per pip run (see install).
+PIP_BATCH=6
+
+# pip_install DIR FILE: the wheels of FILE into the environment DIR, as pinned (no dependency resolution).
+pip_install() {
+  "$1/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+    --only-binary=:all: -r "$2"
+}
+
 # install FILE DIR: the environment of FILE in DIR, unless DIR was built from this very FILE.
 install() {
   local file=$1 dir=$2 want imports import_env start
@@ -38,8 +47,22 @@ install() {
   trap 'rm -rf "'"$dir"'.tmp"' EXIT
   start=$(date +%s)
   "$PY" -m venv "$dir.tmp"
-  "$dir.tmp/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-    --only-binary=:all: -r "$file"
+  # A few requirements per pip run: pip keeps every wheel it downloaded until its run ends, so one run over torch2.txt
+  # would hold its 3 GB of wheels beside the 5.4 GB they unpack to. Continuation lines are joined first.
+  local batch=$dir.tmp/requirements.batch n=0
+  : >"$batch"
+  while IFS= read -r requirement; do
+    echo "$requirement" >>"$batch"
+    n=$((n + 1))
+    if [ "$n" -eq "$PIP_BATCH" ]; then
+      pip_install "$dir.tmp" "$batch"
+      : >"$batch"
+      n=0
+    fi
+  done < <(awk '{ sub(/\r$/, "") } /\\$/ { sub(/\\$/, ""); held = held $0; next } { line = held $0; held = "" }
+                line !~ /^[[:space:]]*(#|$)/ { print line }' "$file")
+  [ "$n" -eq 0 ] || pip_install "$dir.tmp" "$batch"
+  rm -f "$batch"
   if [ -n "$imports" ]; then
     # shellcheck disable=SC2086 # import_env: NAME=VALUE words, split on purpose
     env $import_env "$dir.tmp/bin/python" -c "import $(echo "$imports" | tr ' ' ',')" ||
