@@ -6,7 +6,8 @@
  * Without .venv/ (a machine where `bash scripts/cli/setup_venv.sh` was not run) these tests are ignored, with the reason in
  * their names; under CI (CI=true) a missing .venv/ fails instead, since .ci/run installs it. Keras 3's torch backend
  * runs from .envs/torch2/ (PyTorch 2.15 and the same Keras, envs/torch2.txt): its tests are ignored without it, with
- * the reason in their names (CI installs it before `deno task fixtures`).
+ * the reason in their names (CI installs it before `deno task fixtures`). On a CPU unlike the recording one (see
+ * scripts/generators/recording_cpu.json), outside CI, the files that depend on the CPU are regenerated, not compared.
  */
 import { assert, assertEquals } from "@std/assert";
 
@@ -31,6 +32,38 @@ const torch2Installed = (() => {
   }
 })();
 const TORCH2_SKIP = " (ignored: .envs/torch2/ not installed; run `deno task envs torch2`)";
+
+/**
+ * This CPU against the one the fixtures were recorded on (scripts/generators/recording_cpu.json): on another CPU,
+ * outside CI, the generators' --check regenerates the CPU-dependent files without comparing them (docs/fixtures.md).
+ */
+const cpu: { here: string; recorded_on: string; same: boolean; cpu_dependent: string[] } | undefined = (() => {
+  if (!installed) return undefined;
+  const { code, stdout, stderr } = new Deno.Command(PYTHON, {
+    args: ["scripts/generators/_fixture_json.py", "--cpu"],
+    cwd: root,
+  }).outputSync();
+  const d = new TextDecoder();
+  if (code !== 0) throw new Error(`scripts/generators/_fixture_json.py --cpu failed: ${d.decode(stderr)}`);
+  return JSON.parse(d.decode(stdout));
+})();
+/** The check tests' name suffix on a CPU unlike the recording one, outside CI. */
+const CPU_NOTE = cpu && !cpu.same && !inCi
+  ? ` (this CPU, ${cpu.here}, is not the recording one, ${cpu.recorded_on}: its CPU-dependent files are regenerated, ` +
+    "not compared)"
+  : "";
+
+/**
+ * A generator's --check passed: every file identical, or on another CPU outside CI every file but CPU-dependent ones,
+ * each named as such.
+ */
+function assertReproduced(r: { code: number; out: string }) {
+  assertEquals(r.code, 0, r.out);
+  assert(r.out.includes("--check: every file identical to a fresh run"), r.out);
+  const excused = [...r.out.matchAll(/^regenerated, not compared: (\S+) /gm)].map((m) => m[1]);
+  if (CPU_NOTE === "") assertEquals(excused, [], r.out);
+  for (const file of excused) assert(cpu!.cpu_dependent.includes(file), `${file} is not listed as CPU-dependent`);
+}
 
 async function python(
   args: string[],
@@ -63,11 +96,11 @@ function live(name: string, fn: () => Promise<void>) {
 }
 
 live(
-  "scripts/generators/gen_tensorflow.py --check: TensorFlow 2.21 and tf-keras reproduce their fixtures byte for byte",
+  "scripts/generators/gen_tensorflow.py --check: TensorFlow 2.21 and tf-keras reproduce their fixtures byte for byte" +
+    CPU_NOTE,
   async () => {
     const r = await python(["scripts/generators/gen_tensorflow.py", "--check"]);
-    assertEquals(r.code, 0, r.out);
-    assert(r.out.includes("every file identical"), r.out);
+    assertReproduced(r);
   },
 );
 
@@ -97,11 +130,11 @@ live(
 
 for (const backend of ["tensorflow", "jax"]) {
   live(
-    `scripts/generators/gen_keras.py ${backend} --check: Keras 3 on ${backend} reproduces its fixture byte for byte`,
+    `scripts/generators/gen_keras.py ${backend} --check: Keras 3 on ${backend} reproduces its fixture byte for byte` +
+      CPU_NOTE,
     async () => {
       const r = await python(["scripts/generators/gen_keras.py", backend, "--check"]);
-      assertEquals(r.code, 0, r.out);
-      assert(r.out.includes("every file identical"), r.out);
+      assertReproduced(r);
     },
   );
 }
@@ -112,11 +145,11 @@ function liveTorch2(name: string, fn: () => Promise<void>) {
 }
 
 liveTorch2(
-  "scripts/generators/gen_keras.py torch --check: Keras 3 on torch (PyTorch 2.15) reproduces its fixtures byte for byte",
+  "scripts/generators/gen_keras.py torch --check: Keras 3 on torch (PyTorch 2.15) reproduces its fixtures byte for byte" +
+    CPU_NOTE,
   async () => {
     const r = await python(["scripts/generators/gen_keras.py", "torch", "--check"], {}, TORCH2_PYTHON);
-    assertEquals(r.code, 0, r.out);
-    assert(r.out.includes("every file identical"), r.out);
+    assertReproduced(r);
   },
 );
 
@@ -153,12 +186,55 @@ liveTorch2(
 );
 
 live(
-  "scripts/generators/gen_flax.py [--sync] --check: Flax linen, nnx and axis_name over 4 devices reproduce their fixtures byte for byte",
+  "scripts/generators/gen_flax.py [--sync] --check: Flax linen, nnx and axis_name over 4 devices reproduce their fixtures byte for byte" +
+    CPU_NOTE,
   async () => {
     for (const args of [["--check"], ["--sync", "--check"]]) {
       const r = await python(["scripts/generators/gen_flax.py", ...args]);
-      assertEquals(r.code, 0, r.out);
-      assert(r.out.includes("every file identical"), r.out);
+      assertReproduced(r);
+    }
+  },
+);
+
+live(
+  "--check's CPU rule: on another CPU outside CI only the listed CPU-dependent files may differ; under CI, or on the " +
+    "recording CPU, none",
+  async () => {
+    // finish() of scripts/generators/_fixture_json.py with the CPU and the mismatching files put in by hand.
+    const run = async (cpu: "same" | "other", ci: boolean, mismatched: string[]) => {
+      const r = await python([
+        "-c",
+        [
+          "import json, os, sys",
+          "sys.path.insert(0, 'scripts/generators')",
+          "import _fixture_json as f",
+          "recorded = f.recording_cpu()['recorded_on']",
+          `f.cpu_class = lambda: recorded if ${JSON.stringify(cpu)} == 'same' else {**recorded, 'vendor_id': 'Other'}`,
+          `f._MISMATCHED.extend(${JSON.stringify(mismatched)})`,
+          "sys.argv.append('--check')",
+          "f.finish()",
+        ].join("\n"),
+      ], { CI: ci ? "true" : "" });
+      return r;
+    };
+    const dependent = cpu!.cpu_dependent[0];
+    const other = "fixtures/pytorch/edge_cases.json";
+    assert(!cpu!.cpu_dependent.includes(other));
+    const excused = await run("other", false, [dependent]);
+    assertEquals(excused.code, 0, excused.out);
+    assert(excused.out.includes(`regenerated, not compared: ${dependent} differs on this CPU`), excused.out);
+    assert(excused.out.includes("except 1 CPU-dependent file(s)"), excused.out);
+    for (
+      const [cpuKind, ci, files, named] of [
+        ["other", false, [dependent, other], other],
+        ["other", true, [dependent], dependent],
+        ["same", false, [dependent], dependent],
+      ] as const
+    ) {
+      const r = await run(cpuKind, ci, [...files]);
+      assertEquals(r.code, 1, r.out);
+      assert(r.out.includes(`differs from a fresh run: ${named}`), r.out);
+      assert(!r.out.includes("every file identical"), r.out);
     }
   },
 );
