@@ -7,10 +7,22 @@ import { findingLookup, type FixtureFile, loadFindings } from "../mod.ts";
 import { matrixRow, type Peer } from "../scripts/reports/conformance_matrix.ts";
 import { parseMatrixTable } from "../scripts/reports/_matrix_table.ts";
 import { coverageRow, parseCoverageTable, peerCoverage } from "../scripts/reports/diagnosis_coverage.ts";
+import { foreignCpuNote, readCpuClass } from "./_cpu.ts";
 
 const page = parseCoverageTable(await Deno.readTextFile(new URL("../docs/findings.md", import.meta.url)));
 const finding = findingLookup(await loadFindings());
 const matrixPage = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
+/**
+ * docs/matrix.md was run on the recording CPU (docs/fixtures.md "On another CPU"): an engine's last bits may differ on
+ * another one (OpenVINO's worst share on the ONNX test data: 0.15 on CI's Intel, 0.17 on an AMD EPYC). There, outside
+ * CI, a row is compared without its worst shares; its pass, fail and skip counts and its fingerprint still must match.
+ */
+const CPU_NOTE = foreignCpuNote(readCpuClass("/usr/bin/python3"), "worst shares not compared");
+
+/** A matrix row without the worst shares of its cells ("12 pass, 1 fail; worst 0.5" → "12 pass, 1 fail"). */
+function withoutWorst(row: readonly string[] | undefined): string[] | undefined {
+  return row?.map((cell) => cell.replace(/; worst [^;]*$/, ""));
+}
 
 /**
  * Registers the two tests of one engine peer: docs/matrix.md holds its row as a fresh run computes it, and
@@ -22,10 +34,12 @@ const matrixPage = parseMatrixTable(await Deno.readTextFile(new URL("../docs/mat
  */
 export function peerRowTests(peer: Peer, files: readonly FixtureFile[], reason: string | undefined): void {
   Deno.test({
-    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : ""}`,
+    name: `docs/matrix.md holds the row of ${peer.label}${reason ? ` (ignored: ${reason})` : CPU_NOTE}`,
     ignore: reason !== undefined,
     fn: async () => {
-      assertEquals(matrixPage.find((r) => r[0] === peer.label), await matrixRow(peer, files));
+      const recorded = matrixPage.find((r) => r[0] === peer.label), fresh = await matrixRow(peer, files);
+      if (CPU_NOTE === "") assertEquals(recorded, fresh);
+      else assertEquals(withoutWorst(recorded), withoutWorst(fresh));
     },
   });
   coverageTest(peer, files, reason);

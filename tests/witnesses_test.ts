@@ -10,6 +10,7 @@
  * scripts/generators/recording_cpu.json), outside CI, the files that depend on the CPU are regenerated, not compared.
  */
 import { assert, assertEquals } from "@std/assert";
+import { type CpuClass, foreignCpuNote, readCpuClass } from "./_cpu.ts";
 
 const root = new URL("../", import.meta.url);
 const PYTHON = ".venv/bin/python";
@@ -34,24 +35,14 @@ const torch2Installed = (() => {
 const TORCH2_SKIP = " (ignored: .envs/torch2/ not installed; run `deno task envs torch2`)";
 
 /**
- * This CPU against the one the fixtures were recorded on (scripts/generators/recording_cpu.json): on another CPU,
- * outside CI, the generators' --check regenerates the CPU-dependent files without comparing them (docs/fixtures.md).
+ * This CPU against the one the fixtures were recorded on: on another CPU, outside CI, the generators' --check
+ * regenerates the CPU-dependent files without comparing them (docs/fixtures.md).
  */
-const cpu: { here: string; recorded_on: string; same: boolean; cpu_dependent: string[] } | undefined = (() => {
-  if (!installed) return undefined;
-  const { code, stdout, stderr } = new Deno.Command(PYTHON, {
-    args: ["scripts/generators/_fixture_json.py", "--cpu"],
-    cwd: root,
-  }).outputSync();
-  const d = new TextDecoder();
-  if (code !== 0) throw new Error(`scripts/generators/_fixture_json.py --cpu failed: ${d.decode(stderr)}`);
-  return JSON.parse(d.decode(stdout));
-})();
+const cpuRead = installed ? readCpuClass(PYTHON) : undefined;
+if (cpuRead instanceof Error) throw cpuRead;
+const cpu: CpuClass | undefined = cpuRead;
 /** The check tests' name suffix on a CPU unlike the recording one, outside CI. */
-const CPU_NOTE = cpu && !cpu.same && !inCi
-  ? ` (this CPU, ${cpu.here}, is not the recording one, ${cpu.recorded_on}: its CPU-dependent files are regenerated, ` +
-    "not compared)"
-  : "";
+const CPU_NOTE = cpu ? foreignCpuNote(cpu, "its CPU-dependent files are regenerated, not compared") : "";
 
 /**
  * A generator's --check passed: every file identical, or on another CPU outside CI every file but CPU-dependent ones,
@@ -201,7 +192,7 @@ live(
     "recording CPU, none",
   async () => {
     // finish() of scripts/generators/_fixture_json.py with the CPU and the mismatching files put in by hand.
-    const run = async (cpu: "same" | "other", ci: boolean, mismatched: string[]) => {
+    const run = async (kind: "same" | "other", ci: boolean, mismatched: string[]) => {
       const r = await python([
         "-c",
         [
@@ -209,7 +200,7 @@ live(
           "sys.path.insert(0, 'scripts/generators')",
           "import _fixture_json as f",
           "recorded = f.recording_cpu()['recorded_on']",
-          `f.cpu_class = lambda: recorded if ${JSON.stringify(cpu)} == 'same' else {**recorded, 'vendor_id': 'Other'}`,
+          `f.cpu_class = lambda: recorded if ${JSON.stringify(kind)} == 'same' else {**recorded, 'vendor_id': 'Other'}`,
           `f._MISMATCHED.extend(${JSON.stringify(mismatched)})`,
           "sys.argv.append('--check')",
           "f.finish()",
