@@ -48,7 +48,7 @@ install() {
   start=$(date +%s)
   "$PY" -m venv "$dir.tmp"
   # A few requirements per pip run: pip keeps every wheel it downloaded until its run ends, so one run over torch2.txt
-  # would hold its 3 GB of wheels beside the 5.4 GB they unpack to. Continuation lines are joined first.
+  # would hold all 41 wheels beside the 5.5 GB they unpack to. Continuation lines are joined first.
   local batch=$dir.tmp/requirements.batch n=0
   : >"$batch"
   while IFS= read -r requirement; do
