@@ -14,8 +14,8 @@ const finding = findingLookup(await loadFindings());
 const matrixPage = parseMatrixTable(await Deno.readTextFile(new URL("../docs/matrix.md", import.meta.url)));
 /**
  * docs/matrix.md was run on the recording CPU (docs/fixtures.md "On another CPU"): an engine's last bits may differ on
- * another one (OpenVINO's worst share on the ONNX test data: 0.15 on CI's Intel, 0.17 on an AMD EPYC). There, outside
- * CI, a row is compared without its worst shares; its pass, fail and skip counts and its fingerprint still must match.
+ * another one (OpenVINO's worst share on the ONNX test data: 0.15 on the recording Intel, 0.17 on an AMD EPYC). There,
+ * CI included, a row is compared without its worst shares; its pass, fail and skip counts and its fingerprint still must match.
  */
 const CPU_NOTE = foreignCpuNote(readCpuClass("/usr/bin/python3"), "worst shares not compared");
 

@@ -35,12 +35,13 @@ export function readCpuClass(python: string): CpuClass | Error {
 }
 
 /**
- * On a CPU unlike the recording one, outside CI: a note for the names of tests that then compare less, else "".
+ * On a CPU unlike the recording one, in CI as anywhere (CI's machines differ too): a note for the names of tests that
+ * then compare less, else "".
  *
  * @param cpu The classes, or the error reading them (then nothing is relaxed).
  * @param what What such a test does not compare there.
  */
 export function foreignCpuNote(cpu: CpuClass | Error, what: string): string {
-  if (cpu instanceof Error || cpu.same || Deno.env.get("CI") === "true") return "";
+  if (cpu instanceof Error || cpu.same) return "";
   return ` (this CPU, ${cpu.here}, is not the recording one, ${cpu.recorded_on}: ${what})`;
 }
