@@ -193,11 +193,12 @@ live(
 
 live(
   "--check's CPU rule: on another CPU, in CI or not, a listed CPU-dependent file may differ only in its recorded " +
-    "outputs; an input, an unlisted file, or any file on the recording CPU fails",
+    "outputs, finite to finite; an input, a NaN, an unlisted file, or any file on the recording CPU fails",
   async () => {
     // finish() of scripts/generators/_fixture_json.py with the CPU and the fresh texts put in by hand: each file's
-    // committed text with one recorded output ("output") or one input ("input") changed, or as it is ("same").
-    const run = async (kind: "same" | "other", mismatched: [string, "output" | "input" | "same"][]) => {
+    // committed text with one finite recorded output moved a little ("output") or made NaN ("nan"), or one input
+    // moved ("input").
+    const run = async (kind: "same" | "other", mismatched: [string, "output" | "nan" | "input"][]) => {
       const r = await python([
         "-c",
         [
@@ -206,13 +207,13 @@ live(
           "import _fixture_json as f",
           "recorded = f.recording_cpu()['recorded_on']",
           `f.cpu_class = lambda: recorded if ${JSON.stringify(kind)} == 'same' else {**recorded, 'vendor_id': 'Other'}`,
-          "def moved(v): return 0.5 if isinstance(v, str) else v * 1.0000001 + 1e-30",
           `for path, change in ${JSON.stringify(mismatched)}:`,
           "    doc = json.load(open(path))",
           "    step = doc['cases'][0]['steps'][0]",
-          "    record = step['expected'] if change == 'output' else step['inputs']",
+          "    record = step['inputs'] if change == 'input' else step['expected']",
           "    data = next(iter(record.values()))['data']",
-          "    if change != 'same': data[0] = moved(data[0])",
+          "    i = next(k for k, v in enumerate(data) if not isinstance(v, str))",
+          "    data[i] = 'NaN' if change == 'nan' else data[i] * 1.0000001 + 1e-30",
           "    f._MISMATCHED.append((path, f.dump(doc) + '\\n'))",
           "sys.argv.append('--check')",
           "f.finish()",
@@ -238,6 +239,12 @@ live(
           [[dependent, "input"]],
           dependent,
           "but differs beyond what a CPU may move: .cases[0].steps[0].inputs",
+        ],
+        [
+          "other",
+          [[dependent, "nan"]],
+          dependent,
+          "but differs beyond what a CPU may move: .cases[0].steps[0].expected",
         ],
         ["same", [[dependent, "output"]], dependent, ""],
       ] as const
