@@ -16,7 +16,14 @@ import { BROWSER_HEADING } from "../scripts/browser/matrix_markdown.ts";
 const root = new URL("../", import.meta.url);
 const chromium = findChromium();
 const noBrowser = "missing" in chromium ? `skipped: ${chromium.missing}` : undefined;
-const gpuAdapter = await navigator.gpu?.requestAdapter().catch(() => null);
+// Deno's adapter is probed in a process of its own: this test process then holds no WebGPU state, whose teardown at
+// exit once ended a CI-like run with SIGSEGV after every test had passed (exit 139). The probe's own exit status is not
+// read, only what it printed.
+const gpuProbe = await runDeno([
+  "eval",
+  "const a = await navigator.gpu?.requestAdapter().catch(() => null); console.log(a ? 'adapter' : 'none')",
+]);
+const gpuAdapter = gpuProbe.stdout.trim().split("\n").at(-1) === "adapter";
 const noDenoGpu = gpuAdapter ? undefined : "skipped: Deno's navigator.gpu has no adapter (install mesa-vulkan-drivers)";
 if (noBrowser) console.warn(`browser tests ${noBrowser}`);
 if (noDenoGpu) console.warn(`Deno WebGPU test ${noDenoGpu}`);
