@@ -15,7 +15,8 @@ const matrixPage = parseMatrixTable(await Deno.readTextFile(new URL("../docs/mat
 /**
  * docs/matrix.md was run on the recording CPU (docs/fixtures.md "On another CPU"): an engine's last bits may differ on
  * another one (OpenVINO's worst share on the ONNX test data: 0.15 on the recording Intel, 0.17 on an AMD EPYC). There,
- * CI included, a row is compared without its worst shares; its pass, fail and skip counts and its fingerprint still must match.
+ * CI included, a row is compared without its worst shares; its pass, fail and skip counts and its fingerprint still
+ * must match.
  */
 const CPU_NOTE = foreignCpuNote(readCpuClass("/usr/bin/python3"), "worst shares not compared");
 
